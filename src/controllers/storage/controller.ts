@@ -1,0 +1,260 @@
+/**
+ * The GPUStorage reconciler: reads the storage and its children from the shared informer cache,
+ * plans with the pure {@link planStorage}, writes only what differs (server-side apply guarded by
+ * an applied hash; the status through the status subresource, only when it changed) and records
+ * Events for each attempt. Level-triggered: every event of a storage, its children, its clone
+ * source and the units that mount it enqueues the storage's key.
+ */
+import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
+import { LABELS, STOCK_NAMESPACE } from '../../api/constants';
+import { accessorName, prepareJobName } from '../../api/naming';
+import type { GPUStorage, GPUStorageStatus, GPUUnit } from '../../api/types';
+import { canonicalJSON, ensureApplied } from '../../kube/apply';
+import type { ClusterCache } from '../../kube/cache';
+import { isAlreadyExists, isNotFound, kubeMessageOf, statusCodeOf } from '../../kube/errors';
+import type { EventRecorder } from '../../kube/events';
+import { objectKey } from '../../kube/informer';
+import { R, type Kube } from '../../kube/resources';
+import { WorkQueue, type ReconcileResult } from '../../kube/workqueue';
+import { currentDigest, mergeConditions, planStorage, type SourceObservation } from './status';
+import { desiredAccessorDeployment, desiredAccessorService, desiredPVC, desiredPrepareJob, type PrepareJobOptions } from './children';
+import { logger } from '../../logger';
+
+export interface StorageControllerOptions extends PrepareJobOptions {
+  workers?: number;
+  /** Every cached storage is reconciled again this often (W7), in ms (default 10 min). */
+  resyncMs?: number;
+}
+
+const log = logger.child({ controller: 'gpustorage' });
+
+/** Units that are active (not stock) and have a pod that is running (or at least scheduled). */
+export function runningUnitPods(cache: ClusterCache, namespace: string, unitName: string): V1Pod[] {
+  return cache.pods
+    .list(namespace)
+    .filter((p) => p.metadata?.labels?.[LABELS.unit] === unitName && !p.metadata?.deletionTimestamp && (p.status?.phase === 'Running' || p.status?.phase === 'Pending') && !!p.spec?.nodeName);
+}
+
+/** Active units in `namespace` whose storageMounts name `storage`. */
+export function unitsMounting(cache: ClusterCache, namespace: string, storage: string): (GPUUnit & KubernetesObject)[] {
+  if (namespace === STOCK_NAMESPACE) return [];
+  return cache.units.list(namespace).filter((u) => !u.metadata.deletionTimestamp && u.spec.storageMounts?.some((m) => m.name === storage));
+}
+
+export class StorageController {
+  readonly queue = new WorkQueue({ name: 'gpustorage' });
+  private readonly unsubscribe: (() => void)[] = [];
+  private resyncTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly cache: ClusterCache,
+    private readonly recorder: EventRecorder,
+    private readonly opts: StorageControllerOptions,
+  ) {}
+
+  /** Wires informer events to the queue and starts the workers. */
+  start(): void {
+    const c = this.cache;
+    this.unsubscribe.push(
+      c.storages.on(({ object }) => {
+        this.queue.add(objectKey(object));
+        this.enqueueClonesOf(object.metadata.namespace!, object.metadata.name!);
+      }),
+    );
+    for (const inf of [c.pvcs, c.jobs, c.deployments, c.services] as const) {
+      this.unsubscribe.push(inf.on(({ object }) => this.enqueueOwnerByLabel(object as KubernetesObject)));
+    }
+    this.unsubscribe.push(
+      c.pods.on(({ object }) => {
+        this.enqueueOwnerByLabel(object);
+        const unit = object.metadata?.labels?.[LABELS.unit];
+        if (unit) this.enqueueMountedBy(object.metadata!.namespace!, unit);
+      }),
+      c.units.on(({ object, old }) => {
+        for (const u of [object, old]) if (u) this.enqueueMounts(u as GPUUnit);
+      }),
+    );
+    this.resyncTimer = setInterval(() => {
+      for (const key of c.storages.keys()) this.queue.add(key);
+    }, this.opts.resyncMs ?? 600_000);
+    this.resyncTimer.unref();
+    void this.queue.run(this.opts.workers ?? 2, (key) => this.reconcile(key));
+  }
+
+  stop(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+    clearInterval(this.resyncTimer);
+    this.queue.shutdown();
+  }
+
+  private enqueueOwnerByLabel(obj: KubernetesObject): void {
+    const name = obj.metadata?.labels?.[LABELS.storage];
+    if (name && obj.metadata?.namespace) this.queue.add(`${obj.metadata.namespace}/${name}`);
+  }
+
+  private enqueueClonesOf(namespace: string, name: string): void {
+    for (const s of this.cache.storages.list(namespace)) {
+      if (s.spec.prepare?.fromStorageName === name) this.queue.add(objectKey(s));
+    }
+  }
+
+  private enqueueMounts(unit: GPUUnit): void {
+    const ns = unit.metadata.namespace!;
+    for (const m of unit.spec.storageMounts ?? []) {
+      this.queue.add(`${ns}/${m.name}`);
+      this.enqueueClonesOf(ns, m.name);
+    }
+  }
+
+  private enqueueMountedBy(namespace: string, unitName: string): void {
+    const unit = this.cache.units.get(namespace, unitName);
+    if (unit) this.enqueueMounts(unit);
+  }
+
+  /** What the clone source looks like: existence, cycles, a running unit writing to it. */
+  private observeSource(storage: GPUStorage): SourceObservation | undefined {
+    const from = storage.spec.prepare?.fromStorageName;
+    if (!from) return undefined;
+    const ns = storage.metadata.namespace!;
+    const chain = [storage.metadata.name!];
+    let cur: string | undefined = from;
+    while (cur) {
+      if (chain.includes(cur)) return { cycle: [...chain, cur] };
+      chain.push(cur);
+      cur = this.cache.storages.get(ns, cur)?.spec.prepare?.fromStorageName;
+    }
+    const src = this.cache.storages.get(ns, from);
+    const blocking = unitsMounting(this.cache, ns, from).find(
+      (u) => u.spec.storageMounts?.some((m) => m.name === from && !m.readOnly) && runningUnitPods(this.cache, ns, u.metadata.name!).length > 0,
+    );
+    return { storage: src, blockingUnit: blocking?.metadata.name };
+  }
+
+  /** Node of a running unit pod that mounts this storage's PVC (the accessor must go there). */
+  private nodeUsingVolume(storage: GPUStorage): string | undefined {
+    const ns = storage.metadata.namespace!;
+    const claim = storage.metadata.name!;
+    for (const p of this.cache.pods.list(ns)) {
+      if (!p.metadata?.labels?.[LABELS.unit] || p.metadata.deletionTimestamp || !p.spec?.nodeName) continue;
+      if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
+      if (p.spec.volumes?.some((v) => v.persistentVolumeClaim?.claimName === claim)) return p.spec.nodeName;
+    }
+    return undefined;
+  }
+
+  /** One reconcile of `namespace/name`. Throws to requeue with backoff (409 conflicts included). */
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const [ns, name] = key.split('/') as [string, string];
+    const storage = this.cache.storages.get(ns, name);
+    if (!storage || storage.metadata.deletionTimestamp) return; // children go by garbage collection
+    const now = new Date().toISOString();
+    const prev = storage.status;
+
+    // 1. The PVC.
+    let pvcError: string | undefined;
+    try {
+      await ensureApplied(this.kube, R.pvc, desiredPVC(storage), this.cache.pvcs.get(ns, name));
+    } catch (err) {
+      const code = statusCodeOf(err);
+      if (code === 422 || code === 400 || code === 403) pvcError = kubeMessageOf(err);
+      else throw err;
+    }
+
+    // 2. Observe the attempt.
+    const digest = currentDigest(storage);
+    let job: V1Job | undefined;
+    let jobPods: V1Pod[] = [];
+    let olderJobActive: string | undefined;
+    if (digest) {
+      const jobName = prepareJobName(name, digest);
+      job = this.cache.jobs.get(ns, jobName);
+      if (!job && prev?.prepare?.observedDigest === digest && prev.prepare.jobName === jobName && !['Succeeded', 'Failed'].includes(prev.prepare.phase)) {
+        // Not in the cache yet, or really gone? Ask the API server before calling it deleted.
+        try {
+          job = await this.kube.get(R.job, ns, jobName);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+      jobPods = this.cache.pods.list(ns).filter((p) => p.metadata?.labels?.['batch.kubernetes.io/job-name'] === jobName);
+      olderJobActive = this.cache.jobs
+        .list(ns)
+        .find(
+          (j) =>
+            j.metadata?.labels?.[LABELS.storagePrepare] === name &&
+            j.metadata?.name !== jobName &&
+            !j.metadata?.deletionTimestamp &&
+            !(j.status?.conditions ?? []).some((c) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True'),
+        )?.metadata?.name;
+    }
+    const plan = planStorage({
+      storage,
+      pvc: this.cache.pvcs.get(ns, name),
+      job,
+      jobPods,
+      olderJobActive,
+      source: this.observeSource(storage),
+      accessor: this.cache.deployments.get(ns, accessorName(name)),
+      now,
+    });
+
+    // 3. Start the attempt's Job.
+    if (plan.startJob && digest) {
+      try {
+        await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts));
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+      }
+    }
+
+    // 4. The accessor.
+    const accName = accessorName(name);
+    if (plan.accessor.present) {
+      await ensureApplied(this.kube, R.deployment, desiredAccessorDeployment(storage, plan.accessor.replicas, this.nodeUsingVolume(storage)), this.cache.deployments.get(ns, accName));
+      await ensureApplied(this.kube, R.service, desiredAccessorService(storage), this.cache.services.get(ns, accName));
+    } else {
+      for (const [r, inf] of [
+        [R.deployment, this.cache.deployments],
+        [R.service, this.cache.services],
+      ] as const) {
+        const live = inf.get(ns, accName);
+        if (live && !live.metadata?.deletionTimestamp) {
+          await this.kube.delete(r, ns, accName, { uid: live.metadata?.uid }).catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+        }
+      }
+    }
+
+    // 5. Status, written only when it changed.
+    const status: GPUStorageStatus = plan.status;
+    if (pvcError) {
+      status.phase = 'Pending';
+      status.conditions = mergeConditions(
+        prev?.conditions,
+        [{ type: 'Ready', status: 'False', reason: 'StoragePVCSyncFailed', message: `could not apply PersistentVolumeClaim ${name}: ${pvcError}` }, ...(status.conditions ?? []).filter((c) => c.type !== 'Ready')],
+        storage.metadata.generation,
+        now,
+      );
+    }
+    if (!sameStatus(prev, status)) {
+      status.lastSyncTime = now;
+      await this.kube.replace(R.storage, { ...storage, status }, 'status');
+      log.debug({ key, phase: status.phase, prepare: status.prepare?.phase }, 'status updated');
+    }
+
+    // 6. Events, once the status that records the transition is written.
+    for (const e of plan.events) await this.recorder.record(storage, e.type, e.reason, e.message);
+  }
+}
+
+/** Status equality ignoring lastSyncTime (and undefined fields). */
+export function sameStatus(a: GPUStorageStatus | undefined, b: GPUStorageStatus): boolean {
+  const strip = (s: GPUStorageStatus | undefined) => {
+    if (!s) return '{}';
+    const { lastSyncTime: _ignored, ...rest } = s;
+    return canonicalJSON(JSON.parse(JSON.stringify(rest)));
+  };
+  return strip(a) === strip(b);
+}

@@ -1,0 +1,410 @@
+/**
+ * Pure status derivation for GPUStorage: from what the cluster shows (the storage, its PVC, the
+ * current attempt's Job and pods, the clone source, the accessor Deployment) to the status the
+ * storage should carry and the actions the reconciler should take. No I/O here; every rule is
+ * unit-tested.
+ *
+ * Rules: ../shared/spec/contract.md ("GPUStorage"), ../shared/spec/controller-runtime-notes.md
+ * ("Lessons from systems that seed and clone volumes"):
+ * - an outcome recorded for the current digest is final: a vanished Job never re-runs it;
+ * - Failed is terminal until recover (a new nonce, hence a new digest);
+ * - the failure's reason, exit code and termination message are copied into status.
+ */
+import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import { ANNOTATIONS, ACCESSOR_PORT } from '../../api/constants';
+import { prepareDigest } from '../../api/digest';
+import { accessorName, prepareJobName, serviceURL } from '../../api/naming';
+import type {
+  AccessorStatus,
+  Condition,
+  GPUStorage,
+  GPUStorageStatus,
+  PrepareFailure,
+  PrepareStatus,
+  StoragePhase,
+} from '../../api/types';
+
+/** What the reconciler saw of a clone's source. */
+export interface SourceObservation {
+  /** The source storage, when it exists. */
+  storage?: GPUStorage;
+  /** The chain of names when following fromStorageName leads back here, e.g. [a, b, a]. */
+  cycle?: string[];
+  /** A running unit that mounts the source read-write: the clone waits for it. */
+  blockingUnit?: string;
+}
+
+/** Everything {@link planStorage} needs, read from the informer caches. */
+export interface StorageObservation {
+  storage: GPUStorage;
+  pvc?: V1PersistentVolumeClaim;
+  /** The Job of the current digest, if it exists. */
+  job?: V1Job;
+  /** Pods of that Job. */
+  jobPods?: V1Pod[];
+  /** A prepare Job of an earlier digest that is still running (it holds the volume). */
+  olderJobActive?: string;
+  source?: SourceObservation;
+  accessor?: V1Deployment;
+  /** RFC 3339 now. */
+  now: string;
+}
+
+export interface StorageEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** The reconciler's marching orders. */
+export interface StoragePlan {
+  status: GPUStorageStatus;
+  /** The current digest (undefined without a prepare contract). */
+  digest?: string;
+  /** Create the Job for the current digest. */
+  startJob: boolean;
+  /** Accessor Deployment/Service: absent, or present with this many replicas. */
+  accessor: { present: false } | { present: true; replicas: 0 | 1 };
+  events: StorageEvent[];
+}
+
+const FINAL = new Set(['Succeeded', 'Failed']);
+
+/** The recovery nonce set by the recover action, if any. */
+export function recoveryNonce(storage: GPUStorage): string | undefined {
+  return storage.metadata.annotations?.[ANNOTATIONS.recoveryNonce] || undefined;
+}
+
+/** The digest of the storage's current prepare attempt, or undefined without a prepare contract. */
+export function currentDigest(storage: GPUStorage): string | undefined {
+  const p = storage.spec.prepare;
+  if (!p || (!p.fromImage && !p.fromStorageName)) return undefined;
+  return prepareDigest(p, recoveryNonce(storage));
+}
+
+function condition(type: string, ok: boolean, reason: string, message: string): Omit<Condition, 'lastTransitionTime'> {
+  return { type, status: ok ? 'True' : 'False', reason, message };
+}
+
+/** Job outcome: Complete/SuccessCriteriaMet → succeeded; Failed/FailureTarget → failed. */
+function jobOutcome(job: V1Job): { done: 'succeeded' } | { done: 'failed'; reason: string; message: string } | undefined {
+  const conds = job.status?.conditions ?? [];
+  const on = (t: string) => conds.find((c) => c.type === t && c.status === 'True');
+  if (on('Complete') || on('SuccessCriteriaMet')) return { done: 'succeeded' };
+  const failed = on('Failed') ?? on('FailureTarget');
+  if (failed) return { done: 'failed', reason: failed.reason ?? 'Failed', message: failed.message ?? '' };
+  return undefined;
+}
+
+/** The terminated state of the prepare container of the latest failed pod, if any. */
+function podFailure(pods: V1Pod[]): { exitCode?: number; reason?: string; message?: string; pod: string } | undefined {
+  const sorted = [...pods].sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')));
+  for (const pod of sorted) {
+    for (const cs of pod.status?.containerStatuses ?? []) {
+      const t = cs.state?.terminated ?? cs.lastState?.terminated;
+      if (t && t.exitCode !== 0) {
+        return { exitCode: t.exitCode, reason: t.reason, message: t.message?.trim(), pod: pod.metadata?.name ?? '' };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Why a Job's pod is not running yet (image pull, scheduling, volume), for the Pending message. */
+export function podWaitingReason(pods: V1Pod[]): string | undefined {
+  for (const pod of pods) {
+    for (const cs of pod.status?.containerStatuses ?? []) {
+      const w = cs.state?.waiting;
+      if (w?.reason && w.reason !== 'ContainerCreating') return `pod ${pod.metadata?.name}: ${w.reason}${w.message ? `: ${w.message}` : ''}`;
+    }
+    const sched = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+    if (sched) return `pod ${pod.metadata?.name} is not scheduled: ${sched.reason ?? ''}${sched.message ? `: ${sched.message}` : ''}`;
+  }
+  return undefined;
+}
+
+function failureMessage(jobName: string, reason: string, jobMessage: string, pod?: { exitCode?: number; reason?: string; message?: string }): string {
+  let msg = `prepare job ${jobName} failed: ${reason}${jobMessage ? ` (${jobMessage})` : ''}`;
+  if (pod?.exitCode !== undefined) {
+    msg += `; container exited with code ${pod.exitCode}${pod.reason ? ` (${pod.reason})` : ''}`;
+    if (pod.message) msg += `: ${pod.message}`;
+  }
+  return msg;
+}
+
+/**
+ * Derives the prepare status of the current attempt and whether to start its Job.
+ * `prev` is the status the storage carries now.
+ */
+function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean): { prepare: PrepareStatus; startJob: boolean; events: StorageEvent[] } {
+  const { storage, now } = obs;
+  const name = storage.metadata.name!;
+  const prev = storage.status?.prepare;
+  const nonce = recoveryNonce(storage);
+  const jobName = prepareJobName(name, digest);
+  const sameAttempt = prev?.observedDigest === digest;
+  const events: StorageEvent[] = [];
+  const base: PrepareStatus = {
+    phase: 'Pending',
+    jobName: sameAttempt ? prev?.jobName : undefined,
+    observedDigest: digest,
+    recoveryPhase: 'None',
+    attempts: prev?.attempts ?? 0,
+    startTime: sameAttempt ? prev?.startTime : undefined,
+    completionTime: sameAttempt ? prev?.completionTime : undefined,
+    sourceUID: prev?.sourceUID,
+    lastFailure: prev?.lastFailure,
+  };
+  const withRecovery = (p: PrepareStatus): PrepareStatus => ({
+    ...p,
+    recoveryPhase:
+      p.phase === 'Failed' ? 'Required' : nonce ? (p.phase === 'Succeeded' ? 'Succeeded' : 'Running') : 'None',
+  });
+  const fail = (reason: string, message: string, extra: Partial<PrepareFailure> = {}): PrepareStatus => {
+    const lastFailure: PrepareFailure = { reason, message, time: now, ...extra };
+    if (!(sameAttempt && prev?.phase === 'Failed')) {
+      events.push({ type: 'Warning', reason: 'PrepareFailed', message });
+    }
+    return withRecovery({ ...base, phase: 'Failed', message, completionTime: base.completionTime ?? now, lastFailure });
+  };
+
+  // A recorded outcome for this digest is final (never re-run a vanished Job, never flap).
+  if (sameAttempt && prev && FINAL.has(prev.phase)) {
+    return { prepare: withRecovery({ ...base, phase: prev.phase, message: prev.message, lastFailure: prev.lastFailure }), startJob: false, events };
+  }
+
+  // The attempt's Job exists: its conditions and pods tell the phase.
+  if (obs.job) {
+    const pods = obs.jobPods ?? [];
+    const outcome = jobOutcome(obs.job);
+    const started = { ...base, jobName, startTime: base.startTime ?? obs.job.metadata?.creationTimestamp?.toString() ?? now };
+    if (outcome?.done === 'succeeded') {
+      events.push({ type: 'Normal', reason: 'PrepareSucceeded', message: `prepare job ${jobName} succeeded` });
+      return {
+        prepare: withRecovery({ ...started, phase: 'Succeeded', message: `prepare job ${jobName} succeeded`, completionTime: now }),
+        startJob: false,
+        events,
+      };
+    }
+    if (outcome?.done === 'failed') {
+      const pod = podFailure(pods);
+      const waiting = podWaitingReason(pods);
+      let message = failureMessage(jobName, outcome.reason, outcome.message, pod);
+      if (!pod && waiting) message += `; ${waiting}`;
+      return {
+        prepare: { ...fail(outcome.reason, message, { exitCode: pod?.exitCode, jobName }), jobName, startTime: started.startTime },
+        startJob: false,
+        events,
+      };
+    }
+    const running = pods.some((p) => p.status?.phase === 'Running');
+    if (running) {
+      return { prepare: withRecovery({ ...started, phase: 'Running', message: `prepare job ${jobName} is running` }), startJob: false, events };
+    }
+    const waiting = podWaitingReason(pods);
+    return {
+      prepare: withRecovery({
+        ...started,
+        phase: 'Pending',
+        message: waiting ? `prepare job ${jobName} is waiting: ${waiting}` : `prepare job ${jobName} created, waiting for its pod to start`,
+      }),
+      startJob: false,
+      events,
+    };
+  }
+
+  // The Job was created for this digest but is gone before it finished (deleted by hand).
+  if (sameAttempt && prev?.jobName === jobName && prev.startTime) {
+    return {
+      prepare: { ...fail('JobDeleted', `prepare job ${jobName} was deleted before it finished; recover to start a new attempt`, { jobName }), jobName },
+      startJob: false,
+      events,
+    };
+  }
+
+  // Gates before a Job may start.
+  const pending = (message: string): { prepare: PrepareStatus; startJob: boolean; events: StorageEvent[] } => ({
+    prepare: withRecovery({ ...base, phase: 'Pending', jobName: undefined, message }),
+    startJob: false,
+    events,
+  });
+  if (!pvcBound) {
+    return pending(`waiting for PersistentVolumeClaim ${storage.metadata.name} to be bound (${obs.pvc?.status?.phase ?? 'not created yet'})`);
+  }
+  if (obs.olderJobActive) {
+    return pending(`waiting for the earlier prepare job ${obs.olderJobActive} to stop`);
+  }
+  const fromStorage = storage.spec.prepare?.fromStorageName;
+  if (fromStorage) {
+    const src = obs.source ?? {};
+    if (src.cycle) {
+      return { prepare: fail('CloneCycle', `clone cycle: ${src.cycle.join(' → ')}; a storage cannot be prepared from itself`), startJob: false, events };
+    }
+    const seenUID = prev?.sourceUID;
+    const srcStorage = src.storage;
+    if (!srcStorage || srcStorage.metadata.deletionTimestamp || (seenUID && srcStorage.metadata.uid !== seenUID)) {
+      if (seenUID) {
+        return { prepare: fail('SourceDeleted', `source storage ${fromStorage} was deleted before the clone could finish`), startJob: false, events };
+      }
+      return pending(`waiting for source storage ${fromStorage} to exist`);
+    }
+    base.sourceUID = srcStorage.metadata.uid;
+    if (srcStorage.status?.phase !== 'Ready') {
+      const why = srcStorage.status?.conditions?.find((c) => c.type === 'Ready')?.message;
+      return pending(`waiting for source storage ${fromStorage} to be Ready (phase ${srcStorage.status?.phase ?? 'Pending'}${why ? `: ${why}` : ''})`);
+    }
+    if (src.blockingUnit) {
+      return pending(`SourceInUse: waiting for unit ${src.blockingUnit} to stop mounting source storage ${fromStorage} read-write`);
+    }
+  }
+
+  events.push({ type: 'Normal', reason: 'PrepareStarted', message: `prepare job ${jobName} started (attempt ${(base.attempts ?? 0) + 1}${nonce ? ', recovery' : ''})` });
+  return {
+    prepare: withRecovery({
+      ...base,
+      phase: 'Pending',
+      jobName,
+      attempts: (base.attempts ?? 0) + 1,
+      startTime: now,
+      completionTime: undefined,
+      message: `prepare job ${jobName} created, waiting for its pod to start`,
+    }),
+    startJob: true,
+    events,
+  };
+}
+
+/** Accessor status and desired presence. */
+function planAccessor(obs: StorageObservation, prepareReady: boolean, prepareBusy: boolean): { status: AccessorStatus; desired: StoragePlan['accessor'] } {
+  const { storage } = obs;
+  const name = storage.metadata.name!;
+  const ns = storage.metadata.namespace!;
+  if (!storage.spec.accessor?.enabled) return { status: { phase: 'Disabled' }, desired: { present: false } };
+  const serviceName = accessorName(name);
+  const ids = { serviceName, accessURL: serviceURL('http', serviceName, ns, ACCESSOR_PORT) };
+  if (!prepareReady) {
+    return {
+      status: { phase: 'Pending', ...ids, readyReplicas: 0, message: prepareBusy ? 'scaled to zero while a prepare attempt runs' : 'waiting for prepare to succeed' },
+      desired: obs.accessor ? { present: true, replicas: 0 } : { present: false },
+    };
+  }
+  const d = obs.accessor;
+  const available = d?.status?.availableReplicas ?? 0;
+  const ready = d?.status?.readyReplicas ?? 0;
+  if (d && available >= 1 && (d.spec?.replicas ?? 1) >= 1) {
+    return { status: { phase: 'Ready', ...ids, readyReplicas: ready, message: 'accessor is serving the volume read-only' }, desired: { present: true, replicas: 1 } };
+  }
+  const stalled = d?.status?.conditions?.find((c) => c.type === 'Progressing' && c.status === 'False');
+  if (stalled) {
+    return {
+      status: { phase: 'Failed', ...ids, readyReplicas: ready, message: `accessor deployment ${serviceName}: ${stalled.reason}: ${stalled.message ?? ''}` },
+      desired: { present: true, replicas: 1 },
+    };
+  }
+  return { status: { phase: 'Pending', ...ids, readyReplicas: ready, message: `waiting for accessor deployment ${serviceName} to become available` }, desired: { present: true, replicas: 1 } };
+}
+
+/**
+ * Derives the whole status of a storage and the actions to take.
+ * Overall phase (contract): Pending until the PVC is Bound; Failed when the prepare attempt
+ * failed; Pending while prepare or an enabled accessor is not ready; otherwise Ready.
+ */
+export function planStorage(obs: StorageObservation): StoragePlan {
+  const { storage, pvc, now } = obs;
+  const name = storage.metadata.name!;
+  const prev = storage.status;
+  const pvcPhase = pvc?.status?.phase;
+  const pvcBound = pvcPhase === 'Bound';
+  const digest = currentDigest(storage);
+  const events: StorageEvent[] = [];
+
+  let prepare: PrepareStatus;
+  let startJob = false;
+  if (!digest) {
+    prepare = { phase: 'NotRequested', recoveryPhase: 'None' };
+  } else {
+    const p = planPrepare(obs, digest, pvcBound);
+    prepare = p.prepare;
+    startJob = p.startJob;
+    events.push(...p.events);
+  }
+  const prepareReady = prepare.phase === 'Succeeded' || prepare.phase === 'NotRequested';
+  const prepareBusy = prepare.phase === 'Pending' || prepare.phase === 'Running';
+  const acc = planAccessor(obs, prepareReady && pvcBound, prepareBusy);
+
+  // Conditions and overall phase.
+  let phase: StoragePhase;
+  let ready: Omit<Condition, 'lastTransitionTime'>;
+  if (pvcPhase === 'Lost') {
+    phase = 'Failed';
+    ready = condition('Ready', false, 'StorageClaimLost', `PersistentVolumeClaim ${name} lost its volume`);
+  } else if (prepare.phase === 'Failed') {
+    phase = 'Failed';
+    ready = condition('Ready', false, 'StoragePrepareFailed', prepare.message ?? 'prepare failed');
+  } else if (!pvcBound) {
+    phase = 'Pending';
+    ready = condition('Ready', false, 'StoragePending', `waiting for PersistentVolumeClaim ${name} to be bound (${pvcPhase ?? 'not created yet'})`);
+  } else if (prepare.phase === 'Pending') {
+    phase = 'Pending';
+    ready = condition('Ready', false, 'StoragePreparePending', prepare.message ?? 'prepare pending');
+  } else if (prepare.phase === 'Running') {
+    phase = 'Pending';
+    ready = condition('Ready', false, 'StoragePrepareRunning', prepare.message ?? 'prepare running');
+  } else if (acc.status.phase === 'Pending' || acc.status.phase === 'Failed') {
+    phase = 'Pending';
+    ready = condition('Ready', false, acc.status.phase === 'Failed' ? 'StorageAccessorFailed' : 'StorageAccessorPending', acc.status.message ?? '');
+  } else {
+    phase = 'Ready';
+    ready = condition('Ready', true, 'StorageReady', 'storage is ready');
+  }
+
+  const prepared =
+    prepare.phase === 'Succeeded' || prepare.phase === 'NotRequested'
+      ? condition('Prepared', true, 'StoragePrepareReady', prepare.phase === 'NotRequested' ? 'no prepare contract' : prepare.message ?? 'prepared')
+      : prepare.phase === 'Failed'
+        ? condition('Prepared', false, 'StoragePrepareFailed', prepare.message ?? 'prepare failed')
+        : prepare.phase === 'Running'
+          ? condition('Prepared', false, 'StoragePrepareRunning', prepare.message ?? '')
+          : condition('Prepared', false, 'StoragePreparePending', prepare.message ?? '');
+  const conds: Omit<Condition, 'lastTransitionTime'>[] = [ready, prepared];
+  if (acc.status.phase !== 'Disabled') {
+    conds.push(
+      acc.status.phase === 'Ready'
+        ? condition('AccessorReady', true, 'StorageAccessorReady', acc.status.message ?? '')
+        : condition('AccessorReady', false, acc.status.phase === 'Failed' ? 'StorageAccessorFailed' : 'StorageAccessorPending', acc.status.message ?? ''),
+    );
+  }
+
+  const generation = storage.metadata.generation;
+  const status: GPUStorageStatus = {
+    claimName: name,
+    capacity: pvcBound ? pvc?.status?.capacity?.storage : undefined,
+    phase,
+    observedGeneration: generation,
+    lastSyncTime: prev?.lastSyncTime,
+    prepare,
+    accessor: acc.status,
+    conditions: mergeConditions(prev?.conditions, conds, generation, now),
+  };
+  return { status, digest, startJob, accessor: acc.desired, events };
+}
+
+/**
+ * Conditions with lastTransitionTime kept from `prev` when the status did not change
+ * (metav1.Condition semantics, as apimachinery's meta.SetStatusCondition).
+ */
+export function mergeConditions(
+  prev: Condition[] | undefined,
+  next: Omit<Condition, 'lastTransitionTime'>[],
+  generation: number | undefined,
+  now: string,
+): Condition[] {
+  return next.map((c) => {
+    const old = prev?.find((p) => p.type === c.type);
+    return {
+      ...c,
+      observedGeneration: generation,
+      lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now,
+    };
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * Subscriptions fed by the shared informers (never by polling, never a watch per subscriber):
+ * the first events are the current state (as ADDED, like a Kubernetes watch started without a
+ * resourceVersion), then every change with its type.
+ *
+ * Memory is bounded: pending events are coalesced per object key (a subscriber that falls behind
+ * receives the latest state of each object, not every intermediate one), so a slow subscriber
+ * holds at most one pending event per object.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Informer, InformerEventType } from '../kube/informer';
+import { objectKey } from '../kube/informer';
+
+export interface WatchEvent<T> {
+  type: InformerEventType;
+  object: T;
+  resourceVersion: string;
+}
+
+/**
+ * An async iterable of events of `informer` matching `filter`, starting with the current state.
+ * Ends when the consumer stops (return()) or `signal` aborts.
+ */
+export function informerStream<T extends KubernetesObject>(
+  informer: Informer<T>,
+  filter: (obj: T) => boolean,
+  signal?: AbortSignal,
+): AsyncIterableIterator<WatchEvent<T>> {
+  const pending = new Map<string, WatchEvent<T>>();
+  let wake: (() => void) | undefined;
+  let done = false;
+  const push = (type: InformerEventType, object: T) => {
+    const key = objectKey(object);
+    const prev = pending.get(key);
+    // Coalesce: keep one pending event per object. ADDED then MODIFIED stays ADDED; anything then
+    // DELETED is DELETED; DELETED then ADDED (re-created) becomes MODIFIED... of a new object: ADDED.
+    let t = type;
+    if (prev && prev.type === 'ADDED' && type === 'MODIFIED') t = 'ADDED';
+    pending.delete(key);
+    pending.set(key, { type: t, object, resourceVersion: object.metadata?.resourceVersion ?? '' });
+    wake?.();
+  };
+  const off = informer.on((e) => {
+    if (filter(e.object)) push(e.type, e.object);
+  });
+  for (const obj of informer.list()) if (filter(obj)) push('ADDED', obj);
+  const finish = () => {
+    done = true;
+    off();
+    wake?.();
+  };
+  signal?.addEventListener('abort', finish, { once: true });
+
+  const iterator: AsyncIterableIterator<WatchEvent<T>> = {
+    async next() {
+      while (!done && pending.size === 0) await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+      if (done) return { done: true, value: undefined };
+      const [key, event] = pending.entries().next().value as [string, WatchEvent<T>];
+      pending.delete(key);
+      return { done: false, value: event };
+    },
+    async return() {
+      finish();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}

@@ -1,0 +1,144 @@
+/**
+ * GraphQL over HTTP (graphql-yoga: POST/GET, SSE subscriptions, GraphiQL in browsers) and over
+ * WebSocket (graphql-ws), both at /graphql and both through the same envelop pipeline, so the
+ * document limits (graphql-armor) and error masking hold on every transport.
+ */
+import type { Server as HttpServer } from 'node:http';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { WebSocketServer } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { schema } from './schema/index';
+import { createContext, type GraphQLContext } from './context';
+import { graphqlCode } from './schema/common';
+import { ServiceError } from '../service/errors';
+import type { ServiceContext } from '../service/context';
+import { logger } from '../logger';
+
+export interface GraphQLOptions {
+  /** Allow introspection (default true; env GRAPHQL_INTROSPECTION=false turns it off). */
+  introspection?: boolean;
+  maxDepth?: number;
+  maxCost?: number;
+  maxAliases?: number;
+  maxTokens?: number;
+}
+
+type ServerContext = Record<string, unknown>;
+
+/**
+ * Masks unexpected errors (logged with their stack, answered as INTERNAL_ERROR) and maps service
+ * errors to their code in `extensions.code`. Kubernetes error bodies never reach clients.
+ */
+function maskError(error: unknown): Error {
+  const original = error instanceof GraphQLError ? (error.originalError ?? undefined) : error;
+  if (original instanceof ServiceError) {
+    return new GraphQLError(original.message, {
+      extensions: { code: graphqlCode(original), ...(original.field ? { field: original.field } : {}) },
+      path: error instanceof GraphQLError ? error.path : undefined,
+    });
+  }
+  if (error instanceof GraphQLError && !error.originalError) return error;
+  if (original instanceof GraphQLError) return original;
+  logger.error({ err: original }, 'unexpected GraphQL resolver error');
+  return new GraphQLError('Unexpected error.', {
+    extensions: { code: 'INTERNAL_ERROR' },
+    path: error instanceof GraphQLError ? error.path : undefined,
+  });
+}
+
+export function createGraphQL(svc: ServiceContext, opts: GraphQLOptions = {}): YogaServerInstance<ServerContext, GraphQLContext> {
+  const introspection = opts.introspection ?? process.env.GRAPHQL_INTROSPECTION !== 'false';
+  return createYoga<ServerContext, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: { title: 'GPU runtime control plane', subscriptionsProtocol: 'WS' },
+    logging: false,
+    context: () => createContext(svc),
+    maskedErrors: { maskError },
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: opts.maxDepth ?? 10 },
+        costLimit: { maxCost: opts.maxCost ?? 5000 },
+        maxAliases: { n: opts.maxAliases ?? 15 },
+        maxTokens: { n: opts.maxTokens ?? 2000 },
+        maxDirectives: { n: 20 },
+        blockFieldSuggestion: { enabled: !introspection },
+      }),
+      ...(introspection
+        ? []
+        : [
+            {
+              onValidate({ addValidationRule }: { addValidationRule: (rule: unknown) => void }) {
+                addValidationRule(NoIntrospection);
+              },
+            },
+          ]),
+    ],
+  });
+}
+
+/** A validation rule refusing __schema/__type when introspection is off. */
+function NoIntrospection(context: { reportError: (e: GraphQLError) => void }) {
+  return {
+    Field(node: { name: { value: string } }) {
+      if (node.name.value === '__schema' || node.name.value === '__type') {
+        context.reportError(new GraphQLError('GraphQL introspection is disabled on this server.', { extensions: { code: 'INTROSPECTION_DISABLED' } }));
+      }
+    },
+  };
+}
+
+/**
+ * Serves graphql-ws on `server` at the yoga endpoint, through yoga's envelop (parse, validate,
+ * context, execute, subscribe), so the same limits and masking apply as over HTTP.
+ * @returns a function that closes the WebSocket server and its connections.
+ */
+export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<ServerContext, GraphQLContext>, maxPayloadBytes = 1 << 20): () => Promise<void> {
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxPayloadBytes });
+  type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
+  const disposable = useServer(
+    {
+      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
+      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+        });
+        let document;
+        try {
+          document = parse(params.query);
+        } catch (err) {
+          return [err instanceof GraphQLError ? err : new GraphQLError(String(err))];
+        }
+        const args: ExecutionArgs = {
+          schema: s,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if ('errors' in result && result.errors) {
+          return { ...result, errors: result.errors.map((e) => maskError(e) as GraphQLError) };
+        }
+        return result;
+      },
+    },
+    wss,
+  );
+  return async () => {
+    await disposable.dispose();
+    await new Promise<void>((r) => wss.close(() => r()));
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Level-triggered writes of owned objects that never fight the API server's defaulting: the
+ * desired object is applied with server-side apply (one stable field manager) only when its hash
+ * differs from the hash recorded on the live object at the last apply. Comparing our own desired
+ * state with itself, not with a defaulted copy, keeps steady state free of writes
+ * (controller-runtime-notes: "Steady state writes nothing").
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ANNOTATIONS } from '../api/constants';
+import { sha256Hex } from '../api/naming';
+import type { Kube, Resource } from './resources';
+
+/** Stable JSON: object keys sorted, so equal objects hash equally. */
+export function canonicalJSON(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) =>
+    val && typeof val === 'object' && !Array.isArray(val)
+      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : val,
+  );
+}
+
+/** The desired object with `runtime.lokiwager.io/applied-hash` set to the hash of its content. */
+export function stampAppliedHash<T extends KubernetesObject>(desired: T): T {
+  const hash = sha256Hex(canonicalJSON(desired)).slice(0, 16);
+  return {
+    ...desired,
+    metadata: { ...desired.metadata, annotations: { ...desired.metadata?.annotations, [ANNOTATIONS.appliedHash]: hash } },
+  };
+}
+
+/**
+ * Applies `desired` unless `live` already carries the same applied hash.
+ * @returns true when a write was made.
+ * @throws KubeHttpError from the API server (422 for an invalid object, 409 on conflicts).
+ */
+export async function ensureApplied<T extends KubernetesObject>(kube: Kube, r: Resource<T>, desired: T, live: T | undefined): Promise<boolean> {
+  const stamped = stampAppliedHash(desired);
+  const want = stamped.metadata?.annotations?.[ANNOTATIONS.appliedHash];
+  if (live && live.metadata?.annotations?.[ANNOTATIONS.appliedHash] === want && !live.metadata?.deletionTimestamp) return false;
+  await kube.apply(r, stamped);
+  return true;
+}

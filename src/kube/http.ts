@@ -1,0 +1,104 @@
+/**
+ * Raw JSON requests to the API server with the credentials of a KubeConfig. Used where the
+ * generated clients get in the way: arbitrary paths (lists for informers, subresources), explicit
+ * patch content types (controller-runtime-notes W10) and access to status codes and headers.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { RequestContext, HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
+import { fetch } from 'undici';
+import { KubeHttpError } from './errors';
+
+export type PatchType = 'merge' | 'apply' | 'json' | 'strategic';
+
+const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+  json: 'application/json-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+};
+
+/** Counts of requests made, by verb; tests and benchmarks read it. */
+export const requestCounts = { get: 0, list: 0, create: 0, update: 0, patch: 0, delete: 0 };
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  patchType?: PatchType;
+  signal?: AbortSignal;
+  /** Milliseconds before the request is aborted (default 30000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Sends one request and returns the parsed JSON body.
+ * @throws KubeHttpError for any non-2xx answer (status code, metav1.Status, Retry-After);
+ *   network errors propagate as thrown by undici.
+ */
+export async function kubeRequest<T = unknown>(
+  kc: KubeConfig,
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+  path: string,
+  opts: RequestOptions = {},
+): Promise<T> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(cluster.server.replace(/\/$/, '') + path);
+  for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+  await kc.applySecurityAuthentication(ctx);
+  const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] = method === 'PATCH' ? PATCH_CONTENT_TYPE[opts.patchType ?? 'merge'] : 'application/json';
+  }
+  countRequest(method, path, url);
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+  const res = await fetch(url, {
+    method,
+    headers,
+    body,
+    dispatcher: ctx.getDispatcher(),
+    signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
+  });
+  const text = await res.text();
+  const parsed = text ? safeParse(text) : undefined;
+  if (res.status < 200 || res.status >= 300) {
+    const status = parsed && typeof parsed === 'object' ? (parsed as { reason?: string; message?: string }) : undefined;
+    const retry = Number(res.headers.get('retry-after'));
+    throw new KubeHttpError(
+      res.status,
+      `${method} ${url.pathname}: ${res.status} ${status?.message ?? res.statusText}`,
+      status,
+      Number.isFinite(retry) && retry > 0 ? retry : undefined,
+    );
+  }
+  return parsed as T;
+}
+
+function countRequest(method: string, path: string, url: URL): void {
+  if (method === 'GET') {
+    if (/\/[a-z0-9.-]+$/.test(path) && !url.searchParams.has('labelSelector') && isItemPath(path)) requestCounts.get++;
+    else requestCounts.list++;
+  } else if (method === 'POST') requestCounts.create++;
+  else if (method === 'PUT') requestCounts.update++;
+  else if (method === 'PATCH') requestCounts.patch++;
+  else if (method === 'DELETE') requestCounts.delete++;
+}
+
+function isItemPath(path: string): boolean {
+  // /api/v1/namespaces/ns/pods/name or /apis/g/v/namespaces/ns/plural/name(/status)
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  const base = parts[0] === 'api' ? 2 : 3;
+  const rest = parts.slice(base);
+  if (rest[0] === 'namespaces') return rest.length >= 4;
+  return rest.length >= 2;
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * A shared informer: list, then watch from the list's resourceVersion, keeping an in-memory cache
+ * of one resource kind and telling listeners about every change. One informer per kind serves the
+ * reconcilers and every GraphQL subscriber (controller-runtime-notes W5).
+ *
+ * The hazards of ../shared/spec/controller-runtime-notes.md it handles:
+ * - W1 silent watch: server-side `timeoutSeconds` on every watch, plus an inactivity watchdog that
+ *   aborts a watch that has delivered neither event nor bookmark for `timeoutSeconds + 30 s`;
+ * - W2/W3 errors and 410 Gone: one supervised loop restarts with jittered exponential backoff
+ *   (honouring Retry-After), relisting only when the resourceVersion expired; relists are counted;
+ * - W4 double watches: one loop per informer, a generation counter, stale callbacks ignored;
+ * - W6 listeners are synchronous; a listener that throws is logged, never crashes the process;
+ * - W7 updates carry the old object so callers can compare `metadata.uid`;
+ * - W8 status codes through ./errors.ts; a missing CRD (404) is reported as not ready and retried;
+ * - W9 list items are stamped with `apiVersion` and `kind`.
+ */
+import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { kubeRequest } from './http';
+import { statusCodeOf, retryAfterSecondsOf } from './errors';
+import { logger } from '../logger';
+
+export type InformerEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+/** A change seen by an informer. `old` is set for MODIFIED and DELETED. */
+export interface InformerEvent<T> {
+  type: InformerEventType;
+  object: T;
+  old?: T;
+}
+
+export type InformerListener<T> = (event: InformerEvent<T>) => void;
+
+export interface InformerOptions {
+  /** Collection path across namespaces, e.g. `/apis/batch/v1/jobs`. */
+  path: string;
+  apiVersion: string;
+  kind: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Server-side watch timeout in seconds (default 300, jittered ±20%). */
+  timeoutSeconds?: number;
+}
+
+/** Health of one informer, exposed in readiness and /api/v1/health. */
+export interface InformerHealth {
+  kind: string;
+  synced: boolean;
+  lastActivity?: string;
+  restarts: number;
+  relists: number;
+  lastError?: string;
+}
+
+/** `namespace/name` (or `name` for cluster-scoped objects): the key of caches and work queues. */
+export function objectKey(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  return ns ? `${ns}/${obj.metadata?.name}` : `${obj.metadata?.name}`;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+
+interface ListResponse<T> {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+export class Informer<T extends KubernetesObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly listeners = new Set<InformerListener<T>>();
+  private readonly syncWaiters: (() => void)[] = [];
+  private generation = 0;
+  private abort?: AbortController;
+  private resourceVersion = '';
+  private synced = false;
+  private lastActivity = 0;
+  private restarts = 0;
+  private relists = 0;
+  private lastError?: string;
+  private readonly log;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    readonly options: InformerOptions,
+  ) {
+    this.log = logger.child({ informer: options.kind });
+  }
+
+  /** Starts the list-watch loop. Idempotent while running. */
+  start(): void {
+    if (this.abort) return;
+    const gen = ++this.generation;
+    this.abort = new AbortController();
+    void this.run(gen, this.abort.signal);
+  }
+
+  /** Stops the loop and closes the watch; the cache is kept. */
+  stop(): void {
+    this.generation++;
+    this.abort?.abort();
+    this.abort = undefined;
+  }
+
+  /** Resolves once the first list has filled the cache. */
+  waitForSync(): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Registers a synchronous listener; returns its removal. */
+  on(listener: InformerListener<T>): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.cache.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  /** Cached objects, optionally of one namespace. Do not mutate them. */
+  list(namespace?: string): T[] {
+    const all = [...this.cache.values()];
+    return namespace ? all.filter((o) => o.metadata?.namespace === namespace) : all;
+  }
+
+  /**
+   * Resolves true once the cached object `namespace/name` satisfies `pred` (it receives undefined
+   * when the object is absent), or false after `timeoutMs`. Lets a write's answer wait until this
+   * process's reads see it (contract: "Reads follow writes").
+   */
+  waitFor(namespace: string | undefined, name: string, pred: (obj: T | undefined) => boolean, timeoutMs = 10_000): Promise<boolean> {
+    if (pred(this.get(namespace, name))) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve(false);
+      }, timeoutMs);
+      const off = this.on(() => {
+        if (pred(this.get(namespace, name))) {
+          clearTimeout(timer);
+          off();
+          resolve(true);
+        }
+      });
+    });
+  }
+
+  keys(): string[] {
+    return [...this.cache.keys()];
+  }
+
+  health(): InformerHealth {
+    return {
+      kind: this.options.kind,
+      synced: this.synced,
+      lastActivity: this.lastActivity ? new Date(this.lastActivity).toISOString() : undefined,
+      restarts: this.restarts,
+      relists: this.relists,
+      lastError: this.lastError,
+    };
+  }
+
+  private stamp(obj: T): T {
+    obj.apiVersion ??= this.options.apiVersion;
+    obj.kind ??= this.options.kind;
+    return obj;
+  }
+
+  private emit(event: InformerEvent<T>): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.error({ err }, 'informer listener threw');
+      }
+    }
+  }
+
+  private async run(gen: number, signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    let needList = true;
+    while (gen === this.generation && !signal.aborted) {
+      try {
+        if (needList) {
+          await this.relist(gen, signal);
+          needList = false;
+        }
+        const began = Date.now();
+        const outcome = await this.watchOnce(gen, signal);
+        if (outcome === 'gone') {
+          needList = true;
+          failures++;
+          this.relists++;
+        } else if (Date.now() - began < 1000) {
+          failures++; // closed at once: back off rather than spin
+        } else {
+          failures = 0;
+          continue; // a server-side timeout: re-watch from the last resourceVersion at once
+        }
+      } catch (err) {
+        if (gen !== this.generation || signal.aborted) return;
+        failures++;
+        this.restarts++;
+        const code = statusCodeOf(err);
+        this.lastError = err instanceof Error ? err.message : String(err);
+        if (code === 410) needList = true;
+        if (code === 404) this.lastError = `${this.options.kind}: the resource is not served (is its CRD installed?)`;
+        const retryAfter = retryAfterSecondsOf(err);
+        const delay = retryAfter ? retryAfter * 1000 : backoffMs(failures, code === 404 ? 5000 : 200);
+        this.log.warn({ code, delayMs: delay, err: this.lastError }, 'list/watch failed; retrying');
+        await sleep(delay, signal);
+        continue;
+      }
+      await sleep(backoffMs(failures, 200), signal);
+    }
+  }
+
+  /** Lists the collection (paginated) and reconciles the cache with it, emitting the differences. */
+  private async relist(gen: number, signal: AbortSignal): Promise<void> {
+    const fresh = new Map<string, T>();
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = await kubeRequest<ListResponse<T>>(this.kc, 'GET', this.options.path, {
+        query: {
+          labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
+          limit: 500,
+          continue: cont,
+        },
+        signal,
+      });
+      for (const item of page.items) fresh.set(objectKey(item), this.stamp(item));
+      cont = page.metadata?.continue || undefined;
+      rv = page.metadata?.resourceVersion ?? rv;
+    } while (cont);
+    if (gen !== this.generation) return;
+    this.lastActivity = Date.now();
+    this.resourceVersion = rv;
+    for (const [key, old] of this.cache) {
+      if (!fresh.has(key)) {
+        this.cache.delete(key);
+        this.emit({ type: 'DELETED', object: old, old });
+      }
+    }
+    for (const [key, obj] of fresh) {
+      const old = this.cache.get(key);
+      this.cache.set(key, obj);
+      if (!old) this.emit({ type: 'ADDED', object: obj });
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit({ type: 'MODIFIED', object: obj, old });
+    }
+    this.lastError = undefined;
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  /**
+   * One watch from the current resourceVersion.
+   * @returns 'closed' when the server ended it (timeout), 'gone' when the resourceVersion expired.
+   * @throws on connection errors and non-200 answers.
+   */
+  private async watchOnce(gen: number, signal: AbortSignal): Promise<'closed' | 'gone'> {
+    const base = this.options.timeoutSeconds ?? 300;
+    const timeoutSeconds = Math.round(base * (0.8 + Math.random() * 0.4));
+    const watch = new Watch(this.kc);
+    // Inactivity watchdog (W1): client-node aborts a watch silent for this long. Bookmarks arrive
+    // about once a minute, and the server closes the watch after timeoutSeconds anyway.
+    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (timeoutSeconds + 30) * 1000;
+    let gone = false;
+    return await new Promise<'closed' | 'gone'>((resolve, reject) => {
+      let controller: AbortController | undefined;
+      const onAbort = () => controller?.abort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      watch
+        .watch(
+          this.options.path,
+          {
+            watch: true,
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds,
+            labelSelector: this.options.labelSelector,
+            fieldSelector: this.options.fieldSelector,
+          },
+          (type: string, obj: T & { code?: number }) => {
+            if (gen !== this.generation) return; // a stale watch (W4)
+            this.lastActivity = Date.now();
+            if (type === 'ERROR') {
+              if (obj.code === 410) gone = true;
+              else this.lastError = `watch error event: ${JSON.stringify(obj)}`;
+              controller?.abort();
+              return;
+            }
+            const rv = obj.metadata?.resourceVersion;
+            if (rv) this.resourceVersion = rv;
+            if (type === 'BOOKMARK') return;
+            this.stamp(obj);
+            const key = objectKey(obj);
+            const old = this.cache.get(key);
+            if (type === 'DELETED') {
+              this.cache.delete(key);
+              this.emit({ type: 'DELETED', object: obj, old: old ?? obj });
+            } else {
+              this.cache.set(key, obj);
+              this.emit({ type: old ? 'MODIFIED' : 'ADDED', object: obj, old });
+            }
+          },
+          (err: unknown) => {
+            signal.removeEventListener('abort', onAbort);
+            if (gone) resolve('gone');
+            else if (err && !(err instanceof Error && err.name === 'AbortError' && signal.aborted)) reject(err);
+            else resolve('closed');
+          },
+        )
+        .then((c) => {
+          controller = c;
+          if (signal.aborted) c.abort();
+        })
+        .catch(reject);
+    });
+  }
+}
+
+/** Jittered exponential backoff: base·2^(n-1), capped at 30 s, ±50 % jitter. */
+export function backoffMs(failures: number, baseMs: number): number {
+  const raw = Math.min(30_000, baseMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(raw * (0.5 + Math.random()));
+}

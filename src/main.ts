@@ -1,0 +1,52 @@
+/**
+ * Entry point (npm start).
+ *
+ * - With KUBECONFIG set: runs against that cluster; installs only the CRDs and the two namespaces
+ *   when they are missing and it is permitted to.
+ * - Without: builds (once, cached) and starts the project's local cluster on loopback, then runs
+ *   against it; the cluster stops with the service.
+ *
+ * Environment: PORT (default 8080), HOST (default 127.0.0.1), KUBECONFIG, GPU_RUNTIME_CACHE,
+ * LOG_LEVEL, PREPARE_JOB_TTL_SECONDS, PREPARE_DEADLINE_SECONDS, GRAPHQL_INTROSPECTION.
+ */
+import { startApp } from './app';
+import { logger } from './logger';
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 8080);
+  const host = process.env.HOST ?? '127.0.0.1';
+  let kubeconfig = process.env.KUBECONFIG || undefined;
+  let stopCluster: (() => Promise<void>) | undefined;
+  if (!kubeconfig && !process.env.KUBERNETES_SERVICE_HOST) {
+    const { startLocalCluster } = await import('../hack/cluster/cluster');
+    const cluster = await startLocalCluster({ name: 'dev', persistent: true });
+    kubeconfig = cluster.operatorKubeconfig;
+    stopCluster = cluster.stop;
+    process.stderr.write(
+      `\nlocal cluster is up\n  kubeconfig: ${cluster.kubeconfig}\n  kubectl:    ${cluster.kubectl}\n` +
+        `  try:        ${cluster.kubectl} --kubeconfig ${cluster.kubeconfig} get gpustorages -n runtime-instance\n`,
+    );
+  }
+  const app = await startApp({ kubeconfig, port, host });
+  process.stderr.write(`\nGraphQL (GraphiQL in a browser): ${app.url}/graphql\nREST:                            ${app.url}/api/v1/health\n\n`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await app.close().catch((err: unknown) => logger.error({ err }, 'error while closing'));
+    await stopCluster?.();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+
+main().catch(async (err: unknown) => {
+  logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'could not start');
+  process.stderr.write(`\n${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,25 @@
+/**
+ * The REST envelope of the original platform: `{"data": …}` or
+ * `{"error": {"code": "…", "message": "…"}}` (../shared/spec/contract.md, "REST compatibility surface").
+ */
+import type { FastifyReply } from 'fastify';
+import { ServiceError } from '../service/errors';
+import { logger } from '../logger';
+
+export function sendData(reply: FastifyReply, status: number, data: unknown): FastifyReply {
+  return reply.status(status).send({ data });
+}
+
+export function sendError(reply: FastifyReply, status: number, code: string, message: string, field?: string): FastifyReply {
+  return reply.status(status).send({ error: { code, message, ...(field ? { field } : {}) } });
+}
+
+/**
+ * Answers a thrown error: ServiceError with its own code and status; anything else is logged and
+ * answered 500 with the route's `fallbackCode`, never with a Kubernetes error body.
+ */
+export function sendFailure(reply: FastifyReply, err: unknown, fallbackCode: string): FastifyReply {
+  if (err instanceof ServiceError) return sendError(reply, err.httpStatus, err.code, err.message, err.field);
+  logger.error({ err }, `unexpected error (${fallbackCode})`);
+  return sendError(reply, 500, fallbackCode, 'unexpected error; see the service log');
+}

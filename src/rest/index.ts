@@ -1,0 +1,32 @@
+/**
+ * The /api/v1 REST compatibility surface: routes, the envelope for every error (malformed JSON,
+ * unknown routes and methods included), request logging.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceContext } from '../service/context';
+import { health } from '../service/health';
+import { sendData, sendError } from './envelope';
+import { registerStorageRoutes } from './storages';
+
+export function registerRestRoutes(app: FastifyInstance, svc: ServiceContext): void {
+  app.get('/api/v1/health', async (_req, reply) => {
+    const { informers: _i, ...view } = health(svc);
+    return sendData(reply, 200, view);
+  });
+  registerStorageRoutes(app, svc);
+}
+
+/** Envelope answers for Fastify's own errors (bad JSON, body too large, unknown routes). */
+export function registerRestErrorHandlers(app: FastifyInstance): void {
+  app.setNotFoundHandler((req, reply) => {
+    sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
+  });
+  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status < 500) {
+      const message = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /JSON/i.test(err.message) ? `malformed JSON body: ${err.message}` : err.message;
+      return sendError(reply, status === 413 ? 413 : 400, 'invalid_request', message);
+    }
+    return sendError(reply, 500, 'internal_error', 'unexpected error; see the service log');
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * The HTTP server: one port for GraphQL (/graphql, HTTP + SSE + WebSocket, GraphiQL in browsers)
+ * and the REST compatibility surface (/api/v1). Fastify serves both and writes the request log
+ * (method, path, status, duration) to the service's structured log.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ServiceContext } from './service/context';
+import { attachGraphQLWs, createGraphQL, type GraphQLOptions } from './graphql/yoga';
+import { registerRestErrorHandlers, registerRestRoutes } from './rest/index';
+import { logger } from './logger';
+
+export interface HttpServer {
+  app: FastifyInstance;
+  /** http://host:port */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts listening on `host:port` (port 0 picks a free one).
+ * @throws when the port is taken.
+ */
+export async function startHttpServer(svc: ServiceContext, opts: { host?: string; port?: number; graphql?: GraphQLOptions; bodyLimitBytes?: number } = {}): Promise<HttpServer> {
+  const app = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: opts.bodyLimitBytes ?? 1 << 20 });
+  app.addHook('onResponse', (req, reply, done) => {
+    req.log.info({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, durationMs: Math.round(reply.elapsedTime) }, 'request');
+    done();
+  });
+  registerRestErrorHandlers(app);
+
+  const yoga = createGraphQL(svc, opts.graphql);
+  app.route({
+    url: yoga.graphqlEndpoint,
+    method: ['GET', 'POST', 'OPTIONS'],
+    handler: async (req, reply) => {
+      const response = await yoga.handleNodeRequestAndResponse(req, reply, {});
+      response.headers.forEach((value, key) => reply.header(key, value));
+      reply.status(response.status);
+      reply.send(response.body);
+      return reply;
+    },
+  });
+  // Yoga reads multipart and other bodies itself.
+  app.addContentTypeParser('multipart/form-data', {}, (_req, _payload, done) => done(null));
+
+  registerRestRoutes(app, svc);
+
+  const closeWs = attachGraphQLWs(app.server, yoga);
+  const address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 8080 });
+  return {
+    app,
+    url: address,
+    close: async () => {
+      await closeWs();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * What the service layer works with: the typed API client, the shared informer cache and the
+ * event recorder. Built once in main.ts and handed to GraphQL resolvers and REST routes alike.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { ClusterCache } from '../kube/cache';
+import type { EventRecorder } from '../kube/events';
+import type { Informer } from '../kube/informer';
+import type { Kube } from '../kube/resources';
+import { isConflict } from '../kube/errors';
+
+export interface ServiceContext {
+  kube: Kube;
+  cache: ClusterCache;
+  recorder: EventRecorder;
+  /** When the service started (health). */
+  startedAt: Date;
+}
+
+/** True when the cached resourceVersion is `rv` or later (etcd revisions are integers). */
+export function atLeast(cached: string | undefined, rv: string | undefined): boolean {
+  if (!cached || !rv) return false;
+  if (cached === rv) return true;
+  try {
+    return BigInt(cached) >= BigInt(rv);
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until this process's cache shows the write that answered with `obj` (reads follow writes). */
+export async function awaitCached<T extends KubernetesObject>(informer: Informer<T>, obj: KubernetesObject): Promise<void> {
+  const rv = obj.metadata?.resourceVersion;
+  await informer.waitFor(obj.metadata?.namespace, obj.metadata!.name!, (o) => atLeast(o?.metadata?.resourceVersion, rv));
+}
+
+/** Waits until this process's cache no longer has `namespace/name` with `uid`. */
+export async function awaitGone<T extends KubernetesObject>(informer: Informer<T>, namespace: string, name: string, uid?: string): Promise<void> {
+  await informer.waitFor(namespace, name, (o) => !o || (uid !== undefined && o.metadata?.uid !== uid));
+}
+
+/**
+ * Runs a read-modify-write `fn` again when the API server answers 409 Conflict (a concurrent
+ * writer), up to `attempts` times (contract: "409 conflicts retried internally before they surface").
+ */
+export async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConflict(err) || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 10 * 2 ** i * Math.random()));
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Errors of the service layer, shared by GraphQL and REST: one code each, the HTTP status the
+ * REST surface answers with, and the field at fault where there is one.
+ * Codes and statuses: ../shared/spec/contract.md ("Rules the API enforces", "REST compatibility surface").
+ */
+
+export type ErrorCode =
+  | 'invalid_request'
+  | 'operation_conflict'
+  | 'insufficient_capacity'
+  | 'gpustorage_not_found'
+  | 'gpuunit_not_found'
+  | 'job_not_found'
+  | 'operator_unavailable'
+  | 'internal_error';
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  operation_conflict: 409,
+  insufficient_capacity: 409,
+  gpustorage_not_found: 404,
+  gpuunit_not_found: 404,
+  job_not_found: 404,
+  operator_unavailable: 503,
+  internal_error: 500,
+};
+
+export class ServiceError extends Error {
+  readonly httpStatus: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Input field at fault, as a dotted path (`prepare.fromImage`, `storageMounts[0].mountPath`). */
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ServiceError';
+    this.httpStatus = HTTP_STATUS[code];
+  }
+}
+
+/** 400 invalid_request: the request itself is wrong; `field` names the input at fault. */
+export class ValidationError extends ServiceError {
+  constructor(message: string, field?: string) {
+    super('invalid_request', message, field);
+    this.name = 'ValidationError';
+  }
+}
+
+/** 409 operation_conflict: already exists, in use, attempt running, idempotency mismatch. */
+export class ConflictError extends ServiceError {
+  constructor(message: string) {
+    super('operation_conflict', message);
+    this.name = 'ConflictError';
+  }
+}
+
+/** 404: the named object does not exist. */
+export class NotFoundError extends ServiceError {
+  constructor(code: 'gpustorage_not_found' | 'gpuunit_not_found' | 'job_not_found', message: string) {
+    super(code, message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** 409 insufficient_capacity: no ready stock for the spec; retry later. */
+export class CapacityError extends ServiceError {
+  constructor(message: string) {
+    super('insufficient_capacity', message);
+    this.name = 'CapacityError';
+  }
+}
+
+/** 400 invalid_request naming the field: `"<field>: <message>"`. */
+export const invalid = (field: string, message: string) => new ValidationError(`${field}: ${message}`, field);
+export const conflict = (message: string) => new ConflictError(message);
+export const notFound = (code: 'gpustorage_not_found' | 'gpuunit_not_found' | 'job_not_found', message: string) => new NotFoundError(code, message);
+export const insufficientCapacity = (message: string) => new CapacityError(message);
+export const unavailable = (message: string) => new ServiceError('operator_unavailable', message);

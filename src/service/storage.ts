@@ -1,0 +1,323 @@
+/**
+ * Storage operations shared by GraphQL and REST: create (optionally prepared from an image or
+ * cloned), read, list, update (grow, accessor toggle), recover, delete.
+ *
+ * Checks run in the contract's order, the first failure answers: the request's own validity (400)
+ * → the objects it names exist (404; 400 for a missing clone source) → conflicts (409
+ * operation_conflict) → capacity. Nothing is written before every check has passed.
+ * Source: ../shared/spec/contract.md ("Rules the API enforces", "GPUStorage").
+ */
+import { randomUUID } from 'node:crypto';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ANNOTATIONS, API_VERSION, DEFAULT_STORAGE_CLASS, INSTANCE_NAMESPACE, STOCK_NAMESPACE } from '../api/constants';
+import { compareQuantities, parseQuantity } from '../api/quantity';
+import type { AccessorStatus, Condition, GPUStorage, PrepareSpec, PrepareStatus } from '../api/types';
+import { isAlreadyExists, isNotFound, isInvalid, kubeMessageOf } from '../kube/errors';
+import { R } from '../kube/resources';
+import { runningUnitPods, unitsMounting } from '../controllers/storage/controller';
+import { awaitCached, awaitGone, retryOnConflict, type ServiceContext } from './context';
+import { conflict, invalid, notFound, ValidationError } from './errors';
+import {
+  namespaceName,
+  optBool,
+  optObject,
+  optString,
+  optStringList,
+  positiveQuantity,
+  reqString,
+  resourceName,
+} from './validate';
+
+type StorageObject = GPUStorage & KubernetesObject;
+
+/** A validated create request. */
+export interface CreateStorageInput {
+  name: string;
+  namespace: string;
+  size: string;
+  storageClassName: string;
+  prepare?: PrepareSpec;
+  accessor?: { enabled: boolean };
+}
+
+/** The contract's storage view (REST `data`, GraphQL `Storage`). */
+export interface StorageView {
+  name: string;
+  namespace: string;
+  uid: string;
+  resourceVersion: string;
+  createdAt: string;
+  size: string;
+  storageClassName: string;
+  prepare?: PrepareSpec;
+  accessor: { enabled: boolean };
+  claimName: string;
+  capacity?: string;
+  mountedBy: string[];
+  phase: string;
+  prepareStatus: PrepareStatus;
+  accessorStatus: AccessorStatus;
+  observedGeneration?: number;
+  lastSyncTime?: string;
+  reason?: string;
+  message?: string;
+  conditions: Condition[];
+}
+
+/** Builds the view of a storage; `mountedBy` lists the active units naming it in storageMounts. */
+export function toStorageView(ctx: ServiceContext, s: GPUStorage): StorageView {
+  const ns = s.metadata.namespace!;
+  const ready = s.status?.conditions?.find((c) => c.type === 'Ready');
+  return {
+    name: s.metadata.name!,
+    namespace: ns,
+    uid: s.metadata.uid ?? '',
+    resourceVersion: s.metadata.resourceVersion ?? '',
+    createdAt: s.metadata.creationTimestamp ? new Date(s.metadata.creationTimestamp).toISOString() : '',
+    size: s.spec.size,
+    storageClassName: s.spec.storageClassName ?? DEFAULT_STORAGE_CLASS,
+    prepare: s.spec.prepare,
+    accessor: { enabled: !!s.spec.accessor?.enabled },
+    claimName: s.status?.claimName ?? s.metadata.name!,
+    capacity: s.status?.capacity,
+    mountedBy: unitsMounting(ctx.cache, ns, s.metadata.name!).map((u) => u.metadata.name!).sort(),
+    phase: s.status?.phase ?? 'Pending',
+    prepareStatus: s.status?.prepare ?? { phase: s.spec.prepare ? 'Pending' : 'NotRequested', recoveryPhase: 'None' },
+    accessorStatus: s.status?.accessor ?? { phase: s.spec.accessor?.enabled ? 'Pending' : 'Disabled' },
+    observedGeneration: s.status?.observedGeneration,
+    lastSyncTime: s.status?.lastSyncTime,
+    reason: ready?.reason,
+    message: ready?.message,
+    conditions: s.status?.conditions ?? [],
+  };
+}
+
+/**
+ * Checks a create request's own validity (no cluster reads).
+ * @throws ServiceError invalid_request naming the field.
+ */
+export function validateCreateStorage(body: unknown): CreateStorageInput {
+  const b = optObject(body, 'body');
+  if (!b) throw invalid('body', 'must be a JSON object');
+  const name = resourceName(b.name);
+  const namespace = namespaceName(b.namespace, INSTANCE_NAMESPACE);
+  if (namespace === STOCK_NAMESPACE) throw invalid('namespace', `storage may not be created in the stock namespace ${STOCK_NAMESPACE}`);
+  const size = positiveQuantity(b.size, 'size').text;
+  const storageClassName = optString(b.storageClassName, 'storageClassName') ?? DEFAULT_STORAGE_CLASS;
+  const p = optObject(b.prepare, 'prepare');
+  let prepare: PrepareSpec | undefined;
+  if (p) {
+    const fromImage = optString(p.fromImage, 'prepare.fromImage');
+    const fromStorageName = optString(p.fromStorageName, 'prepare.fromStorageName');
+    const command = optStringList(p.command, 'prepare.command');
+    const args = optStringList(p.args, 'prepare.args');
+    if (fromImage && fromStorageName) throw invalid('prepare', 'fromImage and fromStorageName are exclusive; give one');
+    if (!fromImage && !fromStorageName) throw invalid('prepare', 'needs fromImage or fromStorageName');
+    if (fromImage) {
+      if (/\s/.test(fromImage)) throw invalid('prepare.fromImage', `"${fromImage}" is not an image reference`);
+      if (!command?.length && !args?.length) throw invalid('prepare', 'fromImage needs command or args');
+    }
+    if (fromStorageName) {
+      resourceName(fromStorageName, 'prepare.fromStorageName');
+      if (fromStorageName === name) throw invalid('prepare.fromStorageName', 'a storage cannot be cloned from itself');
+      if (command?.length || args?.length) throw invalid('prepare', 'command and args are only allowed with fromImage');
+    }
+    prepare = {
+      ...(fromImage ? { fromImage } : {}),
+      ...(fromStorageName ? { fromStorageName } : {}),
+      ...(command?.length ? { command } : {}),
+      ...(args?.length ? { args } : {}),
+    };
+  }
+  const a = optObject(b.accessor, 'accessor');
+  const accessor = a ? { enabled: optBool(a.enabled, 'accessor.enabled') ?? false } : undefined;
+  return { name, namespace, size, storageClassName, prepare, accessor };
+}
+
+function getStorageObject(ctx: ServiceContext, namespace: string, name: string): StorageObject {
+  const s = ctx.cache.storages.get(namespace, name);
+  if (!s) throw notFound('gpustorage_not_found', `GPUStorage ${namespace}/${name} not found`);
+  return s;
+}
+
+async function storageClass(ctx: ServiceContext, name: string): Promise<{ allowVolumeExpansion?: boolean } | undefined> {
+  try {
+    return await ctx.kube.get(R.storageClass, undefined, name);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Maps an API server rejection (422) to invalid_request; anything else propagates. */
+function mapKubeError(err: unknown): never {
+  if (isInvalid(err)) throw new ValidationError(kubeMessageOf(err));
+  throw err;
+}
+
+/**
+ * Creates a storage. 201 semantics; the returned view is what this process's reads show next.
+ * @throws ServiceError 400 (invalid input, missing clone source, unknown storage class, clone
+ *   cycle), 409 operation_conflict (already exists).
+ */
+export async function createStorage(ctx: ServiceContext, body: unknown): Promise<StorageView> {
+  const input = validateCreateStorage(body);
+  const { name, namespace } = input;
+  // Existence of what the request names.
+  if (!(await storageClass(ctx, input.storageClassName))) {
+    throw invalid('storageClassName', `StorageClass ${input.storageClassName} does not exist`);
+  }
+  const from = input.prepare?.fromStorageName;
+  if (from) {
+    const src = ctx.cache.storages.get(namespace, from);
+    if (!src) throw invalid('prepare.fromStorageName', `source storage ${namespace}/${from} does not exist`);
+    // Following the source's own clone chain must not lead back to the new storage.
+    const chain = [name, from];
+    let cur = src.spec.prepare?.fromStorageName;
+    while (cur) {
+      if (chain.includes(cur)) throw invalid('prepare.fromStorageName', `clone cycle: ${[...chain, cur].join(' → ')}`);
+      chain.push(cur);
+      cur = ctx.cache.storages.get(namespace, cur)?.spec.prepare?.fromStorageName;
+    }
+  }
+  // Conflicts.
+  if (ctx.cache.storages.get(namespace, name)) throw conflict(`GPUStorage ${namespace}/${name} already exists`);
+  const obj: StorageObject = {
+    apiVersion: API_VERSION,
+    kind: 'GPUStorage',
+    metadata: { name, namespace },
+    spec: {
+      size: input.size,
+      storageClassName: input.storageClassName,
+      ...(input.prepare ? { prepare: input.prepare } : {}),
+      ...(input.accessor ? { accessor: input.accessor } : {}),
+    },
+  };
+  let created: StorageObject;
+  try {
+    created = await ctx.kube.create(R.storage, obj);
+  } catch (err) {
+    if (isAlreadyExists(err)) throw conflict(`GPUStorage ${namespace}/${name} already exists`);
+    mapKubeError(err);
+  }
+  await awaitCached(ctx.cache.storages, created);
+  return toStorageView(ctx, ctx.cache.storages.get(namespace, name) ?? created);
+}
+
+/** @throws ServiceError 404 gpustorage_not_found. */
+export function getStorage(ctx: ServiceContext, namespace: string, name: string): StorageView {
+  return toStorageView(ctx, getStorageObject(ctx, namespace, name));
+}
+
+/** Storages of a namespace (all namespaces when undefined), optionally of one phase, by name. */
+export function listStorages(ctx: ServiceContext, namespace?: string, phase?: string): StorageView[] {
+  return ctx.cache.storages
+    .list(namespace)
+    .map((s) => toStorageView(ctx, s))
+    .filter((v) => !phase || v.phase === phase)
+    .sort((a, b) => (a.namespace + '/' + a.name).localeCompare(b.namespace + '/' + b.name));
+}
+
+/**
+ * Changes size (grow only) and/or the accessor toggle; fields absent from `body` stay as they are.
+ * @throws ServiceError 400 (shrink, bad quantity, class without volume expansion), 404.
+ */
+export async function updateStorage(ctx: ServiceContext, namespace: string, name: string, body: unknown): Promise<StorageView> {
+  const b = optObject(body, 'body');
+  if (!b) throw invalid('body', 'must be a JSON object');
+  for (const k of Object.keys(b)) {
+    if (k === 'prepare') throw invalid('prepare', 'the prepare contract is immutable; use recover to start a new attempt');
+  }
+  const size = b.size === undefined || b.size === null ? undefined : positiveQuantity(b.size, 'size');
+  const a = optObject(b.accessor, 'accessor');
+  const accessorEnabled = a ? optBool(a.enabled, 'accessor.enabled') ?? false : undefined;
+  const current = getStorageObject(ctx, namespace, name);
+  if (size) {
+    const now = parseQuantity(current.spec.size)!;
+    const cmp = compareQuantities(size, now);
+    if (cmp < 0) throw invalid('size', `may grow, never shrink (current ${current.spec.size}, requested ${size.text})`);
+    if (cmp > 0) {
+      const className = current.spec.storageClassName ?? DEFAULT_STORAGE_CLASS;
+      const sc = await storageClass(ctx, className);
+      if (!sc?.allowVolumeExpansion) {
+        throw invalid('size', `StorageClass ${className} does not allow volume expansion (allowVolumeExpansion is not true); the size cannot grow`);
+      }
+    }
+  }
+  const patch: { spec: Record<string, unknown> } = { spec: {} };
+  if (size && compareQuantities(size, parseQuantity(current.spec.size)!) !== 0) patch.spec.size = size.text;
+  if (accessorEnabled !== undefined && accessorEnabled !== !!current.spec.accessor?.enabled) patch.spec.accessor = { enabled: accessorEnabled };
+  if (Object.keys(patch.spec).length === 0) return toStorageView(ctx, current);
+  let updated: StorageObject;
+  try {
+    updated = await ctx.kube.patch(R.storage, namespace, name, patch, 'merge');
+  } catch (err) {
+    if (isNotFound(err)) throw notFound('gpustorage_not_found', `GPUStorage ${namespace}/${name} not found`);
+    mapKubeError(err);
+  }
+  await awaitCached(ctx.cache.storages, updated);
+  return toStorageView(ctx, ctx.cache.storages.get(namespace, name) ?? updated);
+}
+
+/** A running active unit that mounts the storage read-write, if any. */
+function runningWriter(ctx: ServiceContext, namespace: string, name: string): string | undefined {
+  return unitsMounting(ctx.cache, namespace, name).find(
+    (u) => u.spec.storageMounts?.some((m) => m.name === name && !m.readOnly) && runningUnitPods(ctx.cache, namespace, u.metadata.name!).length > 0,
+  )?.metadata.name;
+}
+
+/**
+ * Asks for a new prepare attempt: sets a fresh recovery nonce (annotation
+ * runtime.lokiwager.io/storage-recovery-nonce), which changes the digest and so starts a new Job.
+ * @throws ServiceError 404; 400 without a prepare contract; 409 while an attempt runs or a
+ *   running unit mounts the storage read-write.
+ */
+export async function recoverStorage(ctx: ServiceContext, namespace: string, name: string): Promise<StorageView> {
+  const s = getStorageObject(ctx, namespace, name);
+  if (!s.spec.prepare) throw invalid('prepare', `GPUStorage ${namespace}/${name} has no prepare contract; there is nothing to recover`);
+  const p = s.status?.prepare;
+  if (p && (p.phase === 'Running' || (p.phase === 'Pending' && p.jobName))) {
+    throw conflict(`GPUStorage ${namespace}/${name}: prepare attempt ${p.jobName ?? ''} is still running; wait for it to finish`);
+  }
+  const writer = runningWriter(ctx, namespace, name);
+  if (writer) throw conflict(`GPUStorage ${namespace}/${name} is mounted read-write by running unit ${writer}; stop it before recovering`);
+  const nonce = randomUUID();
+  let updated: StorageObject;
+  try {
+    updated = await ctx.kube.patch(R.storage, namespace, name, { metadata: { annotations: { [ANNOTATIONS.recoveryNonce]: nonce } } }, 'merge');
+  } catch (err) {
+    if (isNotFound(err)) throw notFound('gpustorage_not_found', `GPUStorage ${namespace}/${name} not found`);
+    throw err;
+  }
+  await ctx.recorder.record(updated, 'Normal', 'RecoverRequested', `recover requested (nonce ${nonce}): a new prepare attempt will start`);
+  await awaitCached(ctx.cache.storages, updated);
+  return toStorageView(ctx, ctx.cache.storages.get(namespace, name) ?? updated);
+}
+
+/**
+ * Deletes a storage and, by garbage collection, everything it owns.
+ * @throws ServiceError 404; 409 while an active unit mounts it or a clone from it has not succeeded.
+ */
+export async function deleteStorage(ctx: ServiceContext, namespace: string, name: string): Promise<void> {
+  const s = getStorageObject(ctx, namespace, name);
+  const mounted = unitsMounting(ctx.cache, namespace, name).map((u) => u.metadata.name);
+  if (mounted.length) throw conflict(`GPUStorage ${namespace}/${name} is mounted by unit ${mounted.join(', ')}; delete or update the unit first`);
+  const clones = ctx.cache.storages
+    .list(namespace)
+    .filter((c) => c.spec.prepare?.fromStorageName === name && c.status?.prepare?.phase !== 'Succeeded' && !c.metadata.deletionTimestamp)
+    .map((c) => c.metadata.name);
+  if (clones.length) throw conflict(`GPUStorage ${namespace}/${name} is the source of clone ${clones.join(', ')} that has not yet succeeded`);
+  await retryOnConflict(async () => {
+    try {
+      await ctx.kube.delete(R.storage, namespace, name, { uid: s.metadata.uid });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  });
+  await awaitGone(ctx.cache.storages, namespace, name, s.metadata.uid);
+}
+
+/** Validates a `{namespace, name}` pair from a path or arguments. */
+export function storageRef(namespace: unknown, name: unknown): { namespace: string; name: string } {
+  return { namespace: namespaceName(namespace, INSTANCE_NAMESPACE), name: reqString(name, 'name') };
+}

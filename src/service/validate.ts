@@ -1,0 +1,83 @@
+/**
+ * Input checks shared by GraphQL and REST: types first (a REST body is any JSON), then the
+ * contract's rules, each failure a 400 `invalid_request` naming the field.
+ * Rules: ../shared/spec/contract.md ("Rules the API enforces", GPUStorage/GPUUnit spec tables).
+ */
+import { invalid } from './errors';
+import { isDNS1123Label, resourceNameProblem } from '../api/naming';
+import { parseQuantity, type Quantity } from '../api/quantity';
+
+type Obj = Record<string, unknown>;
+
+export function isObject(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The value as an object, or undefined when absent/null. @throws invalid_request for other types. */
+export function optObject(v: unknown, field: string): Obj | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw invalid(field, 'must be an object');
+  return v;
+}
+
+/** @throws invalid_request when `v` is not a non-empty string. */
+export function reqString(v: unknown, field: string): string {
+  if (typeof v !== 'string') throw invalid(field, v === undefined || v === null ? 'is required' : 'must be a string');
+  if (v.trim() === '') throw invalid(field, 'must not be empty');
+  return v;
+}
+
+export function optString(v: unknown, field: string): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw invalid(field, 'must be a string');
+  return v;
+}
+
+export function optBool(v: unknown, field: string): boolean | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw invalid(field, 'must be true or false');
+  return v;
+}
+
+export function optInt(v: unknown, field: string, min: number, max: number): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(field, 'must be an integer');
+  if (v < min || v > max) throw invalid(field, `must be between ${min} and ${max}`);
+  return v;
+}
+
+export function optStringList(v: unknown, field: string): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw invalid(field, 'must be a list of strings');
+  return v as string[];
+}
+
+export function optArray(v: unknown, field: string): unknown[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw invalid(field, 'must be a list');
+  return v;
+}
+
+/** A GPUStorage/GPUUnit name: DNS-1123 subdomain of at most 63 characters. */
+export function resourceName(v: unknown, field = 'name'): string {
+  const s = reqString(v, field);
+  const problem = resourceNameProblem(s);
+  if (problem) throw invalid(field, `"${s}" ${problem}`);
+  return s;
+}
+
+/** A namespace: DNS-1123 label; `fallback` when absent. */
+export function namespaceName(v: unknown, fallback: string, field = 'namespace'): string {
+  const s = optString(v, field) ?? fallback;
+  if (!isDNS1123Label(s)) throw invalid(field, `"${s}" must be a DNS-1123 label (lowercase letters, digits and "-", at most 63 characters)`);
+  return s;
+}
+
+/** A quantity greater than zero, e.g. `20Gi`. */
+export function positiveQuantity(v: unknown, field: string): Quantity {
+  const s = reqString(v, field);
+  const q = parseQuantity(s);
+  if (!q) throw invalid(field, `"${s}" is not a Kubernetes quantity (for example 20Gi, 512Mi, 1.5G)`);
+  if (q.num <= 0n) throw invalid(field, `must be greater than zero (got "${s}")`);
+  return q;
+}
