@@ -177,7 +177,15 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
   if (obs.job) {
     const pods = obs.jobPods ?? [];
     const outcome = jobOutcome(obs.job);
-    const started = { ...base, jobName, startTime: base.startTime ?? obs.job.metadata?.creationTimestamp?.toString() ?? now };
+    // The status may not have recorded this Job yet (its write lost a race): count the attempt now.
+    const recorded = sameAttempt && prev?.jobName === jobName;
+    const created = obs.job.metadata?.creationTimestamp;
+    const started = {
+      ...base,
+      jobName,
+      attempts: (base.attempts ?? 0) + (recorded ? 0 : 1),
+      startTime: base.startTime ?? (created ? new Date(created).toISOString() : now),
+    };
     if (outcome?.done === 'succeeded') {
       events.push({ type: 'Normal', reason: 'PrepareSucceeded', message: `prepare job ${jobName} succeeded` });
       return {
@@ -197,7 +205,9 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
         events,
       };
     }
-    const running = pods.some((p) => p.status?.phase === 'Running');
+    // A pod that has run (Running, or already terminated while the Job controller has not yet
+    // concluded) keeps the attempt Running: never flap back to Pending.
+    const running = pods.some((p) => ['Running', 'Succeeded', 'Failed'].includes(p.status?.phase ?? '')) || prev?.phase === 'Running';
     if (running) {
       return { prepare: withRecovery({ ...started, phase: 'Running', message: `prepare job ${jobName} is running` }), startJob: false, events };
     }

@@ -1,0 +1,81 @@
+/**
+ * What integration tests get from test/support/global-setup.ts, and small helpers over it.
+ */
+import { inject } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFileSync, existsSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Kube } from '../../src/kube/resources';
+
+export interface TestEnv {
+  /** Kubeconfig of the service's identity (user gpu-runtime-operator). */
+  kubeconfig: string;
+  /** Kubeconfig of the admin user, for test setup and assertions. */
+  adminKubeconfig: string;
+  kubectl: string;
+  /** The API server's audit log (writes only), when the local cluster runs. */
+  auditLog?: string;
+  /** Base URL of the service under test, e.g. http://127.0.0.1:40123. */
+  url: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    env: TestEnv;
+  }
+}
+
+export function testEnv(): TestEnv {
+  return inject('env');
+}
+
+/** A typed client as the admin user (not the service's identity, so audit counts stay clean). */
+export function adminKube(): Kube {
+  const kc = new KubeConfig();
+  kc.loadFromFile(testEnv().adminKubeconfig);
+  return new Kube(kc);
+}
+
+const execFileAsync = promisify(execFile);
+
+/** Runs the cluster's kubectl as admin and returns stdout. */
+export async function kubectl(...args: string[]): Promise<string> {
+  const env = testEnv();
+  const { stdout } = await execFileAsync(env.kubectl, [`--kubeconfig=${env.adminKubeconfig}`, ...args]);
+  return stdout;
+}
+
+/** A short random suffix for names, so tests never collide. */
+export function uniq(prefix: string): string {
+  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; returns the value or throws with the last one. */
+export async function eventually<T>(fn: () => Promise<T> | T, what: string, timeoutMs = 60_000, intervalMs = 250): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last as NonNullable<T>;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${String(lastErr)}` : ''}`);
+}
+
+/** Audit events of writes by `user` since `sinceMs` (epoch ms). Empty when there is no audit log. */
+export function auditWrites(user: string, sinceMs: number): { verb: string; uri: string; objectRef?: { resource?: string; name?: string; subresource?: string } }[] {
+  const file = testEnv().auditLog;
+  if (!file || !existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { verb: string; requestURI: string; user: { username: string }; stageTimestamp: string; objectRef?: { resource?: string; name?: string; subresource?: string }; stage: string })
+    .filter((e) => e.stage === 'ResponseComplete' && e.user.username === user && Date.parse(e.stageTimestamp) >= sinceMs)
+    .map((e) => ({ verb: e.verb, uri: e.requestURI, objectRef: e.objectRef }));
+}

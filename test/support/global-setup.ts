@@ -1,0 +1,33 @@
+/**
+ * Starts, once per test run, the local cluster (a real etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler and kwok on loopback) and the service under test
+ * against it, and hands both to the tests through `inject('env')`.
+ *
+ * An ambient KUBECONFIG is ignored: tests never touch a real cluster by accident. To run them
+ * against another cluster on purpose, set GPU_RUNTIME_TEST_KUBECONFIG (and
+ * GPU_RUNTIME_TEST_KUBECTL), which must point at a disposable cluster.
+ */
+import type { TestProject } from 'vitest/node';
+import { startLocalCluster, type LocalCluster } from '../../hack/cluster/cluster';
+import type { TestEnv } from './env';
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  delete process.env.KUBECONFIG;
+  let cluster: LocalCluster | undefined;
+  let env: Omit<TestEnv, 'url'>;
+  const external = process.env.GPU_RUNTIME_TEST_KUBECONFIG;
+  if (external) {
+    env = { kubeconfig: external, adminKubeconfig: external, kubectl: process.env.GPU_RUNTIME_TEST_KUBECTL ?? 'kubectl', auditLog: undefined };
+  } else {
+    cluster = await startLocalCluster({ name: `test-${process.pid}`, persistent: false });
+    env = { kubeconfig: cluster.operatorKubeconfig, adminKubeconfig: cluster.kubeconfig, kubectl: cluster.kubectl, auditLog: cluster.auditLog };
+  }
+  // The service under test, in this (the runner's) process; tests reach it over HTTP and WebSocket.
+  const { startApp } = await import('../../src/app');
+  const app = await startApp({ kubeconfig: env.kubeconfig, port: 0, prepareJobTTLSeconds: 3600, prepareDeadlineSeconds: 300 });
+  project.provide('env', { ...env, url: app.url });
+  return async () => {
+    await app.close();
+    await cluster?.stop();
+  };
+}

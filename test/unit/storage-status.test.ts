@@ -1,0 +1,304 @@
+import { describe, expect, it } from 'vitest';
+import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import { planStorage, currentDigest, type StorageObservation } from '../../src/controllers/storage/status';
+import { prepareJobName } from '../../src/api/naming';
+import type { GPUStorage, GPUStorageStatus } from '../../src/api/types';
+
+const NOW = '2026-11-30T10:00:00.000Z';
+
+function storage(over: Partial<GPUStorage['spec']> = {}, status?: GPUStorageStatus, annotations?: Record<string, string>): GPUStorage {
+  return {
+    apiVersion: 'runtime.lokiwager.io/v1alpha1',
+    kind: 'GPUStorage',
+    metadata: { name: 'model-cache', namespace: 'runtime-instance', uid: 'uid-1', generation: 3, annotations },
+    spec: { size: '20Gi', ...over },
+    status,
+  };
+}
+
+const imagePrepare = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo seeded'] };
+const bound: V1PersistentVolumeClaim = { status: { phase: 'Bound', capacity: { storage: '20Gi' } } };
+const pendingPVC: V1PersistentVolumeClaim = { status: { phase: 'Pending' } };
+
+function job(conditions: { type: string; reason?: string; message?: string }[] = [], active = 0): V1Job {
+  return {
+    metadata: { name: 'j', creationTimestamp: new Date('2026-11-30T09:59:00Z') },
+    status: { active, conditions: conditions.map((c) => ({ ...c, status: 'True' })) },
+  };
+}
+
+function pod(phase: string, terminated?: { exitCode: number; reason?: string; message?: string }, waiting?: { reason: string; message?: string }): V1Pod {
+  return {
+    metadata: { name: 'p', creationTimestamp: new Date('2026-11-30T09:59:01Z') },
+    status: {
+      phase,
+      containerStatuses: [
+        {
+          name: 'prepare',
+          image: 'x',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: terminated ? { terminated } : waiting ? { waiting } : { running: {} },
+        },
+      ],
+    },
+  };
+}
+
+function plan(obs: Partial<StorageObservation> & { storage: GPUStorage }) {
+  return planStorage({ now: NOW, ...obs });
+}
+
+function cond(status: GPUStorageStatus, type: string) {
+  return status.conditions?.find((c) => c.type === type);
+}
+
+describe('planStorage: no prepare contract', () => {
+  it('is Pending until the PVC is bound, then Ready', () => {
+    const p1 = plan({ storage: storage(), pvc: pendingPVC });
+    expect(p1.status.phase).toBe('Pending');
+    expect(cond(p1.status, 'Ready')).toMatchObject({ status: 'False', reason: 'StoragePending' });
+    expect(p1.status.prepare).toEqual({ phase: 'NotRequested', recoveryPhase: 'None' });
+    expect(p1.startJob).toBe(false);
+
+    const p2 = plan({ storage: storage(), pvc: bound });
+    expect(p2.status.phase).toBe('Ready');
+    expect(p2.status.capacity).toBe('20Gi');
+    expect(p2.status.claimName).toBe('model-cache');
+    expect(p2.status.observedGeneration).toBe(3);
+    expect(cond(p2.status, 'Ready')).toMatchObject({ status: 'True', reason: 'StorageReady', observedGeneration: 3 });
+    expect(cond(p2.status, 'Prepared')).toMatchObject({ status: 'True', reason: 'StoragePrepareReady' });
+    expect(cond(p2.status, 'AccessorReady')).toBeUndefined();
+  });
+
+  it('is Failed when the claim is lost', () => {
+    const p = plan({ storage: storage(), pvc: { status: { phase: 'Lost' } } });
+    expect(p.status.phase).toBe('Failed');
+    expect(cond(p.status, 'Ready')?.reason).toBe('StorageClaimLost');
+  });
+});
+
+describe('planStorage: prepare from image', () => {
+  const s = storage({ prepare: imagePrepare });
+  const digest = currentDigest(s)!;
+  const jobName = prepareJobName('model-cache', digest);
+
+  it('waits for the PVC before starting a Job', () => {
+    const p = plan({ storage: s, pvc: pendingPVC });
+    expect(p.startJob).toBe(false);
+    expect(p.status.prepare?.phase).toBe('Pending');
+    expect(p.status.prepare?.message).toMatch(/PersistentVolumeClaim model-cache to be bound/);
+    expect(p.status.phase).toBe('Pending');
+  });
+
+  it('starts the Job once the PVC is bound and records the attempt', () => {
+    const p = plan({ storage: s, pvc: bound });
+    expect(p.startJob).toBe(true);
+    expect(p.digest).toBe(digest);
+    expect(p.status.prepare).toMatchObject({ phase: 'Pending', jobName, observedDigest: digest, attempts: 1, recoveryPhase: 'None', startTime: NOW });
+    expect(p.events.map((e) => e.reason)).toEqual(['PrepareStarted']);
+    expect(cond(p.status, 'Ready')?.reason).toBe('StoragePreparePending');
+  });
+
+  const started: GPUStorageStatus = { prepare: { phase: 'Pending', jobName, observedDigest: digest, attempts: 1, recoveryPhase: 'None', startTime: NOW } };
+
+  it('is Running while the pod runs', () => {
+    const p = plan({ storage: storage({ prepare: imagePrepare }, started), pvc: bound, job: job([], 1), jobPods: [pod('Running')] });
+    expect(p.status.prepare?.phase).toBe('Running');
+    expect(p.status.phase).toBe('Pending');
+    expect(cond(p.status, 'Ready')?.reason).toBe('StoragePrepareRunning');
+    expect(cond(p.status, 'Prepared')?.reason).toBe('StoragePrepareRunning');
+    expect(p.startJob).toBe(false);
+    expect(p.status.prepare?.attempts).toBe(1);
+  });
+
+  it('says why the pod waits (image pull)', () => {
+    const p = plan({ storage: storage({ prepare: imagePrepare }, started), pvc: bound, job: job(), jobPods: [pod('Pending', undefined, { reason: 'ErrImagePull', message: 'not found' })] });
+    expect(p.status.prepare?.phase).toBe('Pending');
+    expect(p.status.prepare?.message).toMatch(/ErrImagePull: not found/);
+  });
+
+  it('is Succeeded and Ready when the Job completes', () => {
+    const p = plan({ storage: storage({ prepare: imagePrepare }, started), pvc: bound, job: job([{ type: 'Complete' }]), jobPods: [pod('Succeeded', { exitCode: 0 })] });
+    expect(p.status.prepare?.phase).toBe('Succeeded');
+    expect(p.status.phase).toBe('Ready');
+    expect(p.events.map((e) => e.reason)).toEqual(['PrepareSucceeded']);
+  });
+
+  it('states a failure plainly: job reason, exit code, termination message; recovery required', () => {
+    const p = plan({
+      storage: storage({ prepare: imagePrepare }, started),
+      pvc: bound,
+      job: job([{ type: 'Failed', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }]),
+      jobPods: [pod('Failed', { exitCode: 3, reason: 'Error', message: 'disk full' })],
+    });
+    expect(p.status.phase).toBe('Failed');
+    expect(p.status.prepare?.phase).toBe('Failed');
+    expect(p.status.prepare?.recoveryPhase).toBe('Required');
+    const msg = cond(p.status, 'Ready')!.message;
+    expect(cond(p.status, 'Ready')?.reason).toBe('StoragePrepareFailed');
+    expect(msg).toContain('BackoffLimitExceeded');
+    expect(msg).toContain('code 3');
+    expect(msg).toContain('disk full');
+    expect(p.status.prepare?.lastFailure).toMatchObject({ reason: 'BackoffLimitExceeded', exitCode: 3, jobName, time: NOW });
+    expect(p.events.map((e) => e.type)).toEqual(['Warning']);
+  });
+
+  it('reports a deadline with the pod waiting reason when no container ran', () => {
+    const p = plan({
+      storage: storage({ prepare: imagePrepare }, started),
+      pvc: bound,
+      job: job([{ type: 'Failed', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' }]),
+      jobPods: [pod('Pending', undefined, { reason: 'ImagePullBackOff' })],
+    });
+    expect(p.status.prepare?.lastFailure?.reason).toBe('DeadlineExceeded');
+    expect(p.status.prepare?.message).toMatch(/DeadlineExceeded.*ImagePullBackOff/);
+  });
+
+  it('keeps a recorded outcome final: a vanished Job is never re-run, Failed never flaps', () => {
+    const failed: GPUStorageStatus = {
+      prepare: { ...started.prepare!, phase: 'Failed', recoveryPhase: 'Required', message: 'boom', lastFailure: { reason: 'BackoffLimitExceeded', message: 'boom', time: NOW } },
+    };
+    const p = plan({ storage: storage({ prepare: imagePrepare }, failed), pvc: bound });
+    expect(p.startJob).toBe(false);
+    expect(p.status.prepare?.phase).toBe('Failed');
+    expect(p.status.phase).toBe('Failed');
+    expect(p.events).toEqual([]);
+
+    const ok: GPUStorageStatus = { prepare: { ...started.prepare!, phase: 'Succeeded' } };
+    const q = plan({ storage: storage({ prepare: imagePrepare }, ok), pvc: bound });
+    expect(q.startJob).toBe(false);
+    expect(q.status.phase).toBe('Ready');
+  });
+
+  it('fails an attempt whose Job was deleted before it finished', () => {
+    const p = plan({ storage: storage({ prepare: imagePrepare }, started), pvc: bound });
+    expect(p.startJob).toBe(false);
+    expect(p.status.prepare?.phase).toBe('Failed');
+    expect(p.status.prepare?.lastFailure?.reason).toBe('JobDeleted');
+  });
+
+  it('starts a new attempt after recover (new nonce), keeping the last failure; recovery Running then Succeeded', () => {
+    const failed: GPUStorageStatus = {
+      prepare: { ...started.prepare!, phase: 'Failed', recoveryPhase: 'Required', lastFailure: { reason: 'BackoffLimitExceeded', message: 'boom', time: NOW } },
+    };
+    const recovering = storage({ prepare: imagePrepare }, failed, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n1' });
+    const p = plan({ storage: recovering, pvc: bound });
+    expect(p.startJob).toBe(true);
+    expect(p.digest).not.toBe(digest);
+    expect(p.status.prepare).toMatchObject({ phase: 'Pending', recoveryPhase: 'Running', attempts: 2 });
+    expect(p.status.prepare?.lastFailure?.reason).toBe('BackoffLimitExceeded');
+    expect(p.status.prepare?.jobName).toBe(prepareJobName('model-cache', p.digest!));
+
+    const after = storage({ prepare: imagePrepare }, p.status, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n1' });
+    const q = plan({ storage: after, pvc: bound, job: job([{ type: 'Complete' }]), jobPods: [] });
+    expect(q.status.prepare).toMatchObject({ phase: 'Succeeded', recoveryPhase: 'Succeeded', attempts: 2 });
+    expect(q.status.prepare?.lastFailure?.reason).toBe('BackoffLimitExceeded');
+    expect(q.status.phase).toBe('Ready');
+  });
+
+  it('counts an attempt whose Job exists before the status recorded it', () => {
+    const p = plan({ storage: s, pvc: bound, job: job([], 1), jobPods: [pod('Running')] });
+    expect(p.status.prepare?.attempts).toBe(1);
+    expect(p.status.prepare?.jobName).toBe(jobName);
+  });
+
+  it('waits while an earlier attempt still runs', () => {
+    const p = plan({ storage: s, pvc: bound, olderJobActive: 'storage-prepare-model-cache-000000000000' });
+    expect(p.startJob).toBe(false);
+    expect(p.status.prepare?.message).toMatch(/earlier prepare job/);
+  });
+});
+
+describe('planStorage: clone', () => {
+  const clone = (status?: GPUStorageStatus) => storage({ prepare: { fromStorageName: 'src' } }, status);
+  const src = (phase: 'Pending' | 'Ready', uid = 'src-uid'): GPUStorage => ({ ...storage(), metadata: { name: 'src', namespace: 'runtime-instance', uid }, status: { phase } });
+
+  it('waits for a missing source, then for it to be Ready', () => {
+    expect(plan({ storage: clone(), pvc: bound, source: {} }).status.prepare?.message).toMatch(/source storage src to exist/);
+    const p = plan({ storage: clone(), pvc: bound, source: { storage: src('Pending') } });
+    expect(p.startJob).toBe(false);
+    expect(p.status.prepare?.message).toMatch(/source storage src to be Ready/);
+    expect(p.status.prepare?.sourceUID).toBe('src-uid');
+  });
+
+  it('waits, naming the unit, while a running unit writes to the source', () => {
+    const p = plan({ storage: clone(), pvc: bound, source: { storage: src('Ready'), blockingUnit: 'trainer' } });
+    expect(p.startJob).toBe(false);
+    expect(p.status.prepare?.message).toMatch(/SourceInUse.*unit trainer/);
+  });
+
+  it('starts when the source is Ready and idle', () => {
+    const p = plan({ storage: clone(), pvc: bound, source: { storage: src('Ready') } });
+    expect(p.startJob).toBe(true);
+  });
+
+  it('fails on a cycle and on a source deleted after it was seen', () => {
+    const c = plan({ storage: clone(), pvc: bound, source: { cycle: ['model-cache', 'src', 'model-cache'] } });
+    expect(c.status.phase).toBe('Failed');
+    expect(c.status.prepare?.lastFailure?.reason).toBe('CloneCycle');
+    expect(c.status.prepare?.message).toContain('model-cache → src → model-cache');
+
+    const seen = plan({ storage: clone(), pvc: bound, source: { storage: src('Pending') } }).status;
+    const gone = plan({ storage: clone(seen), pvc: bound, source: {} });
+    expect(gone.status.prepare?.phase).toBe('Failed');
+    expect(gone.status.prepare?.lastFailure?.reason).toBe('SourceDeleted');
+    const replaced = plan({ storage: clone(seen), pvc: bound, source: { storage: src('Ready', 'other-uid') } });
+    expect(replaced.status.prepare?.lastFailure?.reason).toBe('SourceDeleted');
+  });
+});
+
+describe('planStorage: accessor', () => {
+  const available = { spec: { replicas: 1 }, status: { availableReplicas: 1, readyReplicas: 1 } } as V1Deployment;
+
+  it('is created only once prepare is ready, and reports its URL', () => {
+    const waiting = plan({ storage: storage({ prepare: imagePrepare, accessor: { enabled: true } }), pvc: bound });
+    expect(waiting.accessor).toEqual({ present: false });
+    expect(waiting.status.accessor?.phase).toBe('Pending');
+
+    const p = plan({ storage: storage({ accessor: { enabled: true } }), pvc: bound });
+    expect(p.accessor).toEqual({ present: true, replicas: 1 });
+    expect(p.status.phase).toBe('Pending');
+    expect(cond(p.status, 'Ready')?.reason).toBe('StorageAccessorPending');
+    expect(p.status.accessor).toMatchObject({
+      phase: 'Pending',
+      serviceName: 'storage-accessor-model-cache',
+      accessURL: 'http://storage-accessor-model-cache.runtime-instance.svc.cluster.local:8080',
+    });
+
+    const r = plan({ storage: storage({ accessor: { enabled: true } }), pvc: bound, accessor: available });
+    expect(r.status.accessor?.phase).toBe('Ready');
+    expect(r.status.phase).toBe('Ready');
+    expect(cond(r.status, 'AccessorReady')).toMatchObject({ status: 'True', reason: 'StorageAccessorReady' });
+  });
+
+  it('is scaled to zero while a prepare attempt runs', () => {
+    const digest = currentDigest(storage({ prepare: imagePrepare }))!;
+    const s = storage({ prepare: imagePrepare, accessor: { enabled: true } }, { prepare: { phase: 'Pending', recoveryPhase: 'Running', observedDigest: 'old' } }, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n' });
+    const p = plan({ storage: s, pvc: bound, accessor: available });
+    expect(p.accessor).toEqual({ present: true, replicas: 0 });
+    expect(digest).toBeTruthy();
+  });
+
+  it('is removed when disabled', () => {
+    const p = plan({ storage: storage({ accessor: { enabled: false } }), pvc: bound, accessor: available });
+    expect(p.accessor).toEqual({ present: false });
+    expect(p.status.accessor).toEqual({ phase: 'Disabled' });
+  });
+
+  it('is Failed when its Deployment stops progressing', () => {
+    const stuck = { spec: { replicas: 1 }, status: { conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'x' }] } } as V1Deployment;
+    const p = plan({ storage: storage({ accessor: { enabled: true } }), pvc: bound, accessor: stuck });
+    expect(p.status.accessor?.phase).toBe('Failed');
+    expect(cond(p.status, 'Ready')?.reason).toBe('StorageAccessorFailed');
+  });
+});
+
+describe('conditions', () => {
+  it('keep lastTransitionTime while their status holds', () => {
+    const first = plan({ storage: storage(), pvc: bound }).status;
+    const later = planStorage({ storage: storage({}, first), pvc: bound, now: '2026-12-01T00:00:00.000Z' }).status;
+    expect(cond(later, 'Ready')?.lastTransitionTime).toBe(NOW);
+  });
+});
