@@ -7,11 +7,13 @@ import { ClusterCache } from './kube/cache';
 import { EventRecorder } from './kube/events';
 import { Kube } from './kube/resources';
 import { ensureClusterPrerequisites } from './kube/setup';
-import { StorageController } from './controllers/storage/controller';
+import { StorageController, type StorageControllerOptions } from './controllers/storage/controller';
+import { OperationController, UnitController } from './controllers/unit/controller';
+import { LeaderElector } from './kube/leader';
 import { startHttpServer, type HttpServer } from './server';
 import type { ServiceContext } from './service/context';
 import type { GraphQLOptions } from './graphql/yoga';
-import { DEFAULT_PREPARE_DEADLINE_SECONDS, DEFAULT_PREPARE_JOB_TTL_SECONDS } from './api/constants';
+import { DEFAULT_PREPARE_DEADLINE_SECONDS, DEFAULT_PREPARE_JOB_TTL_SECONDS, FIELD_MANAGER, INSTANCE_NAMESPACE } from './api/constants';
 import { logger } from './logger';
 
 export interface AppOptions {
@@ -20,8 +22,13 @@ export interface AppOptions {
   host?: string;
   /** HTTP port (0: a free one). */
   port?: number;
-  /** Run the reconcilers (default true). */
+  /** Run the reconcilers (default true), while this replica holds the leader lease. */
   controllers?: boolean;
+  /**
+   * Lease of the leader election (default: namespace runtime-instance, name gpu-runtime-operator;
+   * env LEADER_ELECTION_NAMESPACE). Every replica serves reads; only the leader reconciles.
+   */
+  leaderElection?: { namespace?: string; name?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   /** Install missing CRDs and namespaces (default true). */
   installPrerequisites?: boolean;
   prepareJobTTLSeconds?: number;
@@ -33,7 +40,10 @@ export interface App {
   svc: ServiceContext;
   http: HttpServer;
   url: string;
-  storageController?: StorageController;
+  /** The controllers while this replica leads, else undefined. */
+  controllers(): RunningControllers | undefined;
+  /** Undefined when controllers are off. */
+  elector?: LeaderElector;
   close(): Promise<void>;
 }
 
@@ -44,6 +54,38 @@ export function loadKubeConfig(file?: string): KubeConfig {
   else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
+}
+
+export type ControllerOptions = StorageControllerOptions;
+
+/** The reconcilers of one leadership term. */
+export interface RunningControllers {
+  storage: StorageController;
+  units: UnitController;
+  operations: OperationController;
+  stop(): void;
+}
+
+/**
+ * Starts every reconciler (fresh work queues: a term's queues end with it). Add a controller here.
+ */
+export function startControllers(svc: ServiceContext, opts: ControllerOptions): RunningControllers {
+  const storage = new StorageController(svc.kube, svc.cache, svc.recorder, opts);
+  storage.start();
+  const units = new UnitController(svc.kube, svc.cache, svc.recorder);
+  units.start();
+  const operations = new OperationController(svc.kube, svc.cache, svc.recorder);
+  operations.start();
+  return {
+    storage,
+    units,
+    operations,
+    stop: () => {
+      storage.stop();
+      units.stop();
+      operations.stop();
+    },
+  };
 }
 
 /**
@@ -60,13 +102,29 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
   const recorder = new EventRecorder(kube);
   const svc: ServiceContext = { kube, cache, recorder, startedAt: new Date() };
 
-  let storageController: StorageController | undefined;
+  let running: RunningControllers | undefined;
+  let elector: LeaderElector | undefined;
   if (opts.controllers ?? true) {
-    storageController = new StorageController(kube, cache, recorder, {
+    const controllerOptions: ControllerOptions = {
       ttlSecondsAfterFinished: opts.prepareJobTTLSeconds ?? Number(process.env.PREPARE_JOB_TTL_SECONDS ?? DEFAULT_PREPARE_JOB_TTL_SECONDS),
       activeDeadlineSeconds: opts.prepareDeadlineSeconds ?? Number(process.env.PREPARE_DEADLINE_SECONDS ?? DEFAULT_PREPARE_DEADLINE_SECONDS),
+    };
+    const le = opts.leaderElection ?? {};
+    elector = new LeaderElector(kube, {
+      namespace: le.namespace ?? process.env.LEADER_ELECTION_NAMESPACE ?? INSTANCE_NAMESPACE,
+      name: le.name ?? FIELD_MANAGER,
+      leaseDurationMs: le.leaseDurationMs,
+      renewDeadlineMs: le.renewDeadlineMs,
+      retryPeriodMs: le.retryPeriodMs,
+      onStartedLeading: () => {
+        running = startControllers(svc, controllerOptions);
+      },
+      onStoppedLeading: () => {
+        running?.stop();
+        running = undefined;
+      },
     });
-    storageController.start();
+    elector.start();
   }
   const http = await startHttpServer(svc, { host: opts.host, port: opts.port, graphql: opts.graphql });
   logger.info({ url: http.url }, 'service started');
@@ -74,9 +132,11 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
     svc,
     http,
     url: http.url,
-    storageController,
+    controllers: () => running,
+    elector,
     close: async () => {
-      storageController?.stop();
+      await elector?.stop();
+      running?.stop();
       await http.close();
       cache.stop();
     },

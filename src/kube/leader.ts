@@ -1,0 +1,161 @@
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, with client-go's LeaseLock semantics
+ * (../shared/spec/controller-runtime-notes.md, "Leader election"): lease duration 15 s, renew
+ * deadline 10 s, retry period 2 s; acquire or renew by replacing the Lease with the
+ * resourceVersion read (409 means another replica won); leadership is given up as soon as the
+ * renew deadline passes without a successful renew; followers poll on the retry period (a crashed
+ * leader sends no event); the lease is released on graceful shutdown.
+ *
+ * Expiry is judged on this process's clock from when the record was last seen to change
+ * (client-go's observedTime), never by comparing another host's timestamps with ours.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { V1Lease } from '@kubernetes/client-node';
+import { isAlreadyExists, isConflict, isNotFound } from './errors';
+import { R, type Kube } from './resources';
+import { logger } from '../logger';
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  /** Unique per process (default hostname-pid-random). */
+  identity?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  onStartedLeading: () => void;
+  onStoppedLeading: () => void;
+}
+
+const log = logger.child({ component: 'leader-election' });
+
+export class LeaderElector {
+  readonly identity: string;
+  private leading = false;
+  private stopped = false;
+  private timer?: NodeJS.Timeout;
+  private observed?: { holder: string; renewTime: string; at: number };
+  private lastRenew = 0;
+  private readonly leaseMs: number;
+  private readonly renewDeadlineMs: number;
+  private readonly retryMs: number;
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly opts: LeaderElectionOptions,
+  ) {
+    this.identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.leaseMs = opts.leaseDurationMs ?? 15_000;
+    this.renewDeadlineMs = opts.renewDeadlineMs ?? 10_000;
+    this.retryMs = opts.retryPeriodMs ?? 2_000;
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Starts campaigning; callbacks fire on every change of leadership. */
+  start(): void {
+    this.stopped = false;
+    void this.tick();
+  }
+
+  /** Stops campaigning and, when leading, releases the lease so another replica takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (!this.leading) return;
+    this.setLeading(false);
+    try {
+      const lease = await this.kube.get(R.lease, this.opts.namespace, this.opts.name);
+      if (lease.spec?.holderIdentity === this.identity) {
+        await this.kube.replace(R.lease, {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date() as never },
+        });
+      }
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not release the lease');
+    }
+  }
+
+  private setLeading(v: boolean): void {
+    if (v === this.leading) return;
+    this.leading = v;
+    log.info({ identity: this.identity, leading: v }, v ? 'became leader' : 'stopped leading');
+    if (v) this.opts.onStartedLeading();
+    else this.opts.onStoppedLeading();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    let ok = false;
+    try {
+      ok = await this.tryAcquireOrRenew();
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'lease acquire/renew failed');
+    }
+    if (ok) this.lastRenew = Date.now();
+    if (this.leading && !ok && Date.now() - this.lastRenew > this.renewDeadlineMs) this.setLeading(false);
+    else if (ok) this.setLeading(true);
+    if (!this.stopped) {
+      this.timer = setTimeout(() => void this.tick(), this.retryMs);
+      this.timer.unref();
+    }
+  }
+
+  /** One attempt. @returns true when this process holds the lease afterwards. */
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name } = this.opts;
+    const now = new Date();
+    let lease: V1Lease;
+    try {
+      lease = await this.kube.get(R.lease, namespace, name);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      try {
+        await this.kube.create(R.lease, {
+          metadata: { name, namespace },
+          spec: {
+            holderIdentity: this.identity,
+            leaseDurationSeconds: Math.round(this.leaseMs / 1000),
+            acquireTime: now.toISOString() as never,
+            renewTime: now.toISOString() as never,
+            leaseTransitions: 0,
+          },
+        });
+        return true;
+      } catch (e) {
+        if (isAlreadyExists(e) || isConflict(e)) return false;
+        throw e;
+      }
+    }
+    const spec = lease.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    const renewTime = String(spec.renewTime ?? '');
+    if (!this.observed || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
+      this.observed = { holder, renewTime, at: Date.now() };
+    }
+    const durationMs = (spec.leaseDurationSeconds ?? 15) * 1000;
+    const held = holder !== '' && holder !== this.identity && this.observed.at + durationMs > Date.now();
+    if (held) return false;
+    const takingOver = holder !== this.identity;
+    try {
+      await this.kube.replace(R.lease, {
+        ...lease,
+        spec: {
+          ...spec,
+          holderIdentity: this.identity,
+          leaseDurationSeconds: Math.round(this.leaseMs / 1000),
+          renewTime: now.toISOString() as never,
+          ...(takingOver ? { acquireTime: now.toISOString() as never, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+        },
+      });
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
+  }
+}
