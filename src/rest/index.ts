@@ -7,6 +7,8 @@ import type { ServiceContext } from '../service/context';
 import { health } from '../service/health';
 import { sendData, sendError } from './envelope';
 import { registerStorageRoutes } from './storages';
+import { registerUnitRoutes } from './units';
+import { registerOperatorRoutes } from './operator';
 
 export function registerRestRoutes(app: FastifyInstance, svc: ServiceContext): void {
   app.get('/api/v1/health', async (_req, reply) => {
@@ -14,6 +16,8 @@ export function registerRestRoutes(app: FastifyInstance, svc: ServiceContext): v
     return sendData(reply, 200, view);
   });
   registerStorageRoutes(app, svc);
+  registerUnitRoutes(app, svc);
+  registerOperatorRoutes(app, svc);
 }
 
 /** Envelope answers for Fastify's own errors (bad JSON, body too large, unknown routes). */

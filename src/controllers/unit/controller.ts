@@ -1,0 +1,305 @@
+/**
+ * The GPUUnit reconciler and the GPUOperation (stock seeding) reconciler.
+ *
+ * UnitController: reads a unit, its Deployment/Service/pods and the storages it mounts from the
+ * shared informer cache, plans with the pure {@link planUnit}, writes only what differs
+ * (server-side apply guarded by an applied hash; status through the status subresource, only when
+ * it changed). For stock units it also finishes or undoes consumption: a claimed stock unit whose
+ * consumer (an active unit carrying the same claim id) exists is deleted; a claim older than
+ * {@link STOCK_CLAIM_TTL_MS} with no consumer is released.
+ *
+ * OperationController: level-triggered from the durable GPUOperation record, it creates the
+ * operation's stock units until all exist, then marks the record succeeded. A restart of the
+ * service resumes where the record says.
+ *
+ * Both follow StorageController's shape: start() wires informers to a work queue, stop() unwires.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ANNOTATIONS, LABELS, STOCK_NAMESPACE } from '../../api/constants';
+import { unitChildName } from '../../api/naming';
+import type { GPUOperation, GPUStorage, GPUUnit, GPUUnitStatus } from '../../api/types';
+import { canonicalJSON, ensureApplied } from '../../kube/apply';
+import type { ClusterCache } from '../../kube/cache';
+import { isAlreadyExists, isNotFound, kubeMessageOf, statusCodeOf } from '../../kube/errors';
+import type { EventRecorder } from '../../kube/events';
+import { objectKey } from '../../kube/informer';
+import { R, type Kube } from '../../kube/resources';
+import { WorkQueue, type ReconcileResult } from '../../kube/workqueue';
+import { logger } from '../../logger';
+import { desiredStockDeployment, desiredUnitDeployment, desiredUnitService, isStock } from './children';
+import { desiredStockUnit, operationFinished, operationUnitNames } from './operation';
+import { planUnit } from './status';
+import { claimState, sourceStockOf, STOCK_CLAIM_TTL_MS, STOCK_CLAIMED_AT } from './stock';
+
+export interface UnitControllerOptions {
+  workers?: number;
+  /** Every cached unit is reconciled again this often (W7), in ms (default 10 min). */
+  resyncMs?: number;
+}
+
+const log = logger.child({ controller: 'gpuunit' });
+const opLog = logger.child({ controller: 'gpuoperation' });
+
+/** JSON-pointer escape of a key (RFC 6901). */
+const pointer = (k: string) => k.replaceAll('~', '~0').replaceAll('/', '~1');
+
+/**
+ * Releases a stock unit's claim only if it is still `claimID`: one JSON patch whose `test`
+ * operation makes the API server refuse it (422) when someone else changed the claim meanwhile.
+ * `stock` is the unit as last read (it tells whether the claimed-at annotation is there).
+ * A missing unit or a changed claim is not an error.
+ */
+export async function releaseStockClaim(kube: Kube, stock: GPUUnit, claimID: string): Promise<void> {
+  const id = `/metadata/annotations/${pointer(ANNOTATIONS.stockClaimID)}`;
+  const ops: unknown[] = [{ op: 'test', path: id, value: claimID }, { op: 'remove', path: id }];
+  if (stock.metadata.annotations?.[STOCK_CLAIMED_AT] !== undefined) ops.push({ op: 'remove', path: `/metadata/annotations/${pointer(STOCK_CLAIMED_AT)}` });
+  try {
+    await kube.patch(R.unit, stock.metadata.namespace, stock.metadata.name!, ops, 'json');
+  } catch (err) {
+    const code = statusCodeOf(err);
+    if (code === 404 || code === 422) return;
+    throw err;
+  }
+}
+
+/** Status equality ignoring lastSyncTime (and undefined fields). */
+function sameStatus(a: object | undefined, b: object): boolean {
+  const strip = (s: object | undefined) => {
+    if (!s) return '{}';
+    const { lastSyncTime: _ignored, ...rest } = s as { lastSyncTime?: string };
+    return canonicalJSON(JSON.parse(JSON.stringify(rest)));
+  };
+  return strip(a) === strip(b);
+}
+
+export class UnitController {
+  readonly queue = new WorkQueue({ name: 'gpuunit' });
+  private readonly unsubscribe: (() => void)[] = [];
+  private resyncTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly cache: ClusterCache,
+    private readonly recorder: EventRecorder,
+    private readonly opts: UnitControllerOptions = {},
+  ) {}
+
+  /** Wires informer events to the queue and starts the workers. */
+  start(): void {
+    const c = this.cache;
+    this.unsubscribe.push(
+      c.units.on(({ object, old }) => {
+        this.queue.add(objectKey(object));
+        // An active unit made from a stock unit: the stock unit's consumption can be completed.
+        for (const u of [object, old]) {
+          const src = u && !isStock(u as GPUUnit) ? sourceStockOf(u as GPUUnit) : undefined;
+          if (src) this.queue.add(`${src.namespace}/${src.name}`);
+        }
+      }),
+      c.storages.on(({ object }) => this.enqueueMounting(object as GPUStorage)),
+    );
+    for (const inf of [c.deployments, c.services, c.pods] as const) {
+      this.unsubscribe.push(inf.on(({ object }) => this.enqueueOwnerByLabel(object as KubernetesObject)));
+    }
+    this.resyncTimer = setInterval(() => {
+      for (const key of c.units.keys()) this.queue.add(key);
+    }, this.opts.resyncMs ?? 600_000);
+    this.resyncTimer.unref();
+    void this.queue.run(this.opts.workers ?? 4, (key) => this.reconcile(key));
+  }
+
+  stop(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+    clearInterval(this.resyncTimer);
+    this.queue.shutdown();
+  }
+
+  private enqueueOwnerByLabel(obj: KubernetesObject): void {
+    const name = obj.metadata?.labels?.[LABELS.unit];
+    if (name && obj.metadata?.namespace) this.queue.add(`${obj.metadata.namespace}/${name}`);
+  }
+
+  private enqueueMounting(storage: GPUStorage): void {
+    const ns = storage.metadata.namespace!;
+    if (ns === STOCK_NAMESPACE) return;
+    for (const u of this.cache.units.list(ns)) {
+      if (u.spec.storageMounts?.some((m) => m.name === storage.metadata.name)) this.queue.add(objectKey(u));
+    }
+  }
+
+  /** The active unit that consumed the stock unit under `claimID`, if it exists. */
+  private consumerOf(stock: GPUUnit, claimID: string): GPUUnit | undefined {
+    return this.cache.units.list().find((u) => {
+      if (isStock(u) || u.metadata.deletionTimestamp) return false;
+      const src = sourceStockOf(u);
+      return !!src && src.name === stock.metadata.name && src.namespace === stock.metadata.namespace && u.metadata.annotations?.[ANNOTATIONS.stockClaimID] === claimID;
+    });
+  }
+
+  /**
+   * The claim of a stock unit: completes a consumption whose active unit exists (deletes the stock
+   * unit, uid precondition), releases an abandoned claim, or asks to look again when a live claim
+   * would expire. @returns 'gone' when the stock unit was deleted.
+   */
+  private async handleClaim(stock: GPUUnit & KubernetesObject, nowMs: number): Promise<{ gone?: boolean; requeueAfterMs?: number }> {
+    const claim = claimState(stock, nowMs);
+    if (!claim.claimID) return {};
+    const ns = stock.metadata.namespace!;
+    const name = stock.metadata.name!;
+    if (this.consumerOf(stock, claim.claimID)) {
+      try {
+        await this.kube.delete(R.unit, ns, name, { uid: stock.metadata.uid });
+        log.info({ stock: name }, 'completed an interrupted consumption: deleted the consumed stock unit');
+      } catch (err) {
+        if (!isNotFound(err) && statusCodeOf(err) !== 409) throw err;
+      }
+      return { gone: true };
+    }
+    if (claim.abandoned) {
+      await releaseStockClaim(this.kube, stock, claim.claimID);
+      log.warn({ stock: name, claimID: claim.claimID }, 'released an abandoned stock claim');
+      return {};
+    }
+    return { requeueAfterMs: Math.max(1000, (claim.claimedAtMs ?? nowMs) + STOCK_CLAIM_TTL_MS - nowMs + 1000) };
+  }
+
+  /** One reconcile of `namespace/name`. Throws to requeue with backoff (409 conflicts included). */
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const [ns, name] = key.split('/') as [string, string];
+    const unit = this.cache.units.get(ns, name);
+    if (!unit || unit.metadata.deletionTimestamp) return; // children go by garbage collection
+    const now = new Date();
+    const depName = unitChildName(name);
+    let requeueAfterMs: number | undefined;
+    const storages: Record<string, GPUStorage | undefined> = {};
+
+    if (isStock(unit)) {
+      const claim = await this.handleClaim(unit, now.getTime());
+      if (claim.gone) return;
+      requeueAfterMs = claim.requeueAfterMs;
+      await ensureApplied(this.kube, R.deployment, desiredStockDeployment(unit), this.cache.deployments.get(ns, depName));
+    } else {
+      for (const m of unit.spec.storageMounts ?? []) storages[m.name] = this.cache.storages.get(ns, m.name);
+    }
+
+    const plan = planUnit({
+      unit,
+      deployment: this.cache.deployments.get(ns, depName),
+      pods: this.cache.pods.list(ns).filter((p) => p.metadata?.labels?.[LABELS.unit] === name),
+      storages,
+      now: now.toISOString(),
+    });
+
+    if (!isStock(unit)) {
+      const liveDep = this.cache.deployments.get(ns, depName);
+      const liveSvc = this.cache.services.get(ns, depName);
+      if (plan.replicas === undefined) {
+        await this.deleteIfPresent(R.deployment, liveDep);
+        await this.deleteIfPresent(R.service, liveSvc);
+      } else {
+        await ensureApplied(this.kube, R.deployment, desiredUnitDeployment(unit, plan.replicas, storages), liveDep);
+        const svc = desiredUnitService(unit);
+        if (svc) await ensureApplied(this.kube, R.service, svc, liveSvc);
+        else await this.deleteIfPresent(R.service, liveSvc);
+      }
+    }
+
+    const status: GPUUnitStatus = plan.status;
+    const prev = unit.status;
+    if (!sameStatus(prev, status)) {
+      status.lastSyncTime = now.toISOString();
+      await this.kube.replace(R.unit, { ...unit, status }, 'status');
+      log.debug({ key, phase: status.phase }, 'status updated');
+      if (prev?.phase !== status.phase) {
+        const ready = status.conditions?.find((c) => c.type === 'Ready');
+        await this.recorder.record(unit, status.phase === 'Failed' ? 'Warning' : 'Normal', ready?.reason ?? 'UnitPhase', `${status.phase}: ${ready?.message ?? ''}`);
+      }
+    }
+    return requeueAfterMs ? { requeueAfterMs } : undefined;
+  }
+
+  private async deleteIfPresent(r: typeof R.deployment | typeof R.service, live: KubernetesObject | undefined): Promise<void> {
+    if (!live || live.metadata?.deletionTimestamp) return;
+    await this.kube.delete(r, live.metadata!.namespace, live.metadata!.name!, { uid: live.metadata?.uid }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+}
+
+export interface OperationControllerOptions {
+  workers?: number;
+  /** Every unfinished record is reconciled again this often, in ms (default 1 min). */
+  resyncMs?: number;
+}
+
+export class OperationController {
+  readonly queue = new WorkQueue({ name: 'gpuoperation' });
+  private readonly unsubscribe: (() => void)[] = [];
+  private resyncTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly cache: ClusterCache,
+    private readonly recorder: EventRecorder,
+    private readonly opts: OperationControllerOptions = {},
+  ) {}
+
+  start(): void {
+    this.unsubscribe.push(this.cache.operations.on(({ object }) => this.queue.add(objectKey(object))));
+    this.resyncTimer = setInterval(() => {
+      for (const op of this.cache.operations.list()) if (!operationFinished(op)) this.queue.add(objectKey(op));
+    }, this.opts.resyncMs ?? 60_000);
+    this.resyncTimer.unref();
+    void this.queue.run(this.opts.workers ?? 2, (key) => this.reconcile(key));
+  }
+
+  stop(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+    clearInterval(this.resyncTimer);
+    this.queue.shutdown();
+  }
+
+  private async writeStatus(op: GPUOperation & KubernetesObject, status: NonNullable<GPUOperation['status']>): Promise<GPUOperation & KubernetesObject> {
+    return this.kube.replace(R.operation, { ...op, status: { ...status, updatedAt: new Date().toISOString() } }, 'status');
+  }
+
+  /** Creates the record's missing stock units, then marks it succeeded (or failed on a rejected unit). */
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const [ns, name] = key.split('/') as [string, string];
+    let op = this.cache.operations.get(ns, name);
+    if (!op || op.metadata.deletionTimestamp || operationFinished(op)) return;
+    const names = operationUnitNames(op);
+    if (names.length === 0) {
+      await this.writeStatus(op, { phase: 'failed', error: 'the operation record carries no request (spec.request)' });
+      return;
+    }
+    if (op.status?.phase !== 'running') op = await this.writeStatus(op, { phase: 'running', objects: op.status?.objects });
+    // Stock units an active unit was already made from count as made: never seed them again.
+    const consumed = new Set(
+      this.cache.units
+        .list()
+        .map((u) => (isStock(u) ? undefined : sourceStockOf(u)))
+        .filter((s) => s?.namespace === STOCK_NAMESPACE)
+        .map((s) => s!.name),
+    );
+    for (const [i, unitName] of names.entries()) {
+      if (this.cache.units.get(STOCK_NAMESPACE, unitName) || consumed.has(unitName)) continue;
+      try {
+        await this.kube.create(R.unit, desiredStockUnit(op, i + 1));
+      } catch (err) {
+        if (isAlreadyExists(err)) continue;
+        const code = statusCodeOf(err);
+        if (code === 400 || code === 422 || code === 403) {
+          const error = `could not create stock unit ${STOCK_NAMESPACE}/${unitName}: ${kubeMessageOf(err)}`;
+          await this.writeStatus(op, { phase: 'failed', error, objects: names.slice(0, i) });
+          await this.recorder.record(op, 'Warning', 'SeedFailed', error);
+          return;
+        }
+        throw err;
+      }
+    }
+    await this.writeStatus(op, { phase: 'succeeded', objects: names });
+    opLog.info({ operationID: op.spec.operationID, units: names.length }, 'stock seeded');
+    await this.recorder.record(op, 'Normal', 'Seeded', `created ${names.length} stock unit(s): ${names[0]}${names.length > 1 ? ` … ${names.at(-1)}` : ''}`);
+  }
+}
