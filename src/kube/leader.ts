@@ -30,6 +30,11 @@ export interface LeaderElectionOptions {
 
 const log = logger.child({ component: 'leader-election' });
 
+/** metav1.MicroTime: RFC 3339 with exactly six fractional digits, as the API server requires. */
+export function microTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
 export class LeaderElector {
   readonly identity: string;
   private leading = false;
@@ -72,7 +77,7 @@ export class LeaderElector {
       if (lease.spec?.holderIdentity === this.identity) {
         await this.kube.replace(R.lease, {
           ...lease,
-          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date() as never },
+          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(new Date()) as never },
         });
       }
     } catch (err) {
@@ -120,8 +125,8 @@ export class LeaderElector {
           spec: {
             holderIdentity: this.identity,
             leaseDurationSeconds: Math.round(this.leaseMs / 1000),
-            acquireTime: now.toISOString() as never,
-            renewTime: now.toISOString() as never,
+            acquireTime: microTime(now) as never,
+            renewTime: microTime(now) as never,
             leaseTransitions: 0,
           },
         });
@@ -148,8 +153,8 @@ export class LeaderElector {
           ...spec,
           holderIdentity: this.identity,
           leaseDurationSeconds: Math.round(this.leaseMs / 1000),
-          renewTime: now.toISOString() as never,
-          ...(takingOver ? { acquireTime: now.toISOString() as never, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+          renewTime: microTime(now) as never,
+          ...(takingOver ? { acquireTime: microTime(now) as never, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
         },
       });
       return true;
