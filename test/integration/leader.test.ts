@@ -1,0 +1,62 @@
+/**
+ * Leader election against the real API server: one leader among replicas, takeover after a
+ * graceful release and after a crash (no renewals), never two leaders at once.
+ */
+import { describe, expect, it } from 'vitest';
+import { KubeConfig } from '@kubernetes/client-node';
+import { LeaderElector } from '../../src/kube/leader';
+import { Kube } from '../../src/kube/resources';
+import { eventually, testEnv, uniq } from '../support/env';
+
+function kube(): Kube {
+  const kc = new KubeConfig();
+  kc.loadFromFile(testEnv().kubeconfig);
+  return new Kube(kc);
+}
+
+function elector(name: string, identity: string, log: string[]) {
+  return new LeaderElector(kube(), {
+    namespace: 'runtime-instance',
+    name,
+    identity,
+    leaseDurationMs: 2000,
+    renewDeadlineMs: 1500,
+    retryPeriodMs: 200,
+    onStartedLeading: () => log.push(`${identity}+`),
+    onStoppedLeading: () => log.push(`${identity}-`),
+  });
+}
+
+describe('leader election', () => {
+  it('elects exactly one leader and hands over on graceful stop', async () => {
+    const name = uniq('le');
+    const log: string[] = [];
+    const a = elector(name, 'a', log);
+    const b = elector(name, 'b', log);
+    a.start();
+    await eventually(() => a.isLeader, 'a leads');
+    b.start();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(b.isLeader).toBe(false);
+    await a.stop();
+    await eventually(() => b.isLeader, 'b takes over after a releases', 5000, 50);
+    expect(log).toEqual(['a+', 'a-', 'b+']);
+    await b.stop();
+  });
+
+  it('takes over from a crashed leader only after the lease expires', async () => {
+    const name = uniq('le');
+    const log: string[] = [];
+    const a = elector(name, 'a', log);
+    a.start();
+    await eventually(() => a.isLeader, 'a leads');
+    // A crash: no release, no more renewals.
+    (a as unknown as { stopped: boolean }).stopped = true;
+    const crashedAt = Date.now();
+    const b = elector(name, 'b', log);
+    b.start();
+    await eventually(() => b.isLeader, 'b takes over', 10_000, 50);
+    expect(Date.now() - crashedAt).toBeGreaterThanOrEqual(1500);
+    await b.stop();
+  });
+});
