@@ -68,8 +68,14 @@ export class StorageController {
     this.unsubscribe.push(
       c.pods.on(({ object }) => {
         this.enqueueOwnerByLabel(object);
+        const ns = object.metadata!.namespace!;
         const unit = object.metadata?.labels?.[LABELS.unit];
-        if (unit) this.enqueueMountedBy(object.metadata!.namespace!, unit);
+        if (unit) this.enqueueMountedBy(ns, unit);
+        // A pod using a storage's PVC decides where that storage's accessor may run.
+        for (const v of object.spec?.volumes ?? []) {
+          const claim = v.persistentVolumeClaim?.claimName;
+          if (claim && this.cache.storages.get(ns, claim)) this.queue.add(`${ns}/${claim}`);
+        }
       }),
       c.units.on(({ object, old }) => {
         for (const u of [object, old]) if (u) this.enqueueMounts(u as GPUUnit);
