@@ -5,6 +5,7 @@ import DataLoader from 'dataloader';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ServiceContext } from '../service/context';
 import type { GPUUnit } from '../api/types';
+import { STOCK_NAMESPACE } from '../api/constants';
 
 export interface GraphQLContext {
   svc: ServiceContext;
@@ -22,7 +23,8 @@ export function createLoaders(svc: ServiceContext): Loaders {
     unitsByStorage: new DataLoader(async (keys) => {
       const index = new Map<string, (GPUUnit & KubernetesObject)[]>();
       for (const u of svc.cache.units.list()) {
-        if (u.metadata.deletionTimestamp) continue;
+        // The same rule as the service's mountedBy (unitsMounting): active units not being deleted.
+        if (u.metadata.deletionTimestamp || u.metadata.namespace === STOCK_NAMESPACE) continue;
         for (const m of u.spec.storageMounts ?? []) {
           const k = `${u.metadata.namespace}/${m.name}`;
           index.set(k, [...(index.get(k) ?? []), u]);
@@ -33,6 +35,16 @@ export function createLoaders(svc: ServiceContext): Loaders {
   };
 }
 
+/** The context of one HTTP request or one WebSocket operation. */
 export function createContext(svc: ServiceContext): GraphQLContext {
   return { svc, loaders: createLoaders(svc) };
+}
+
+/**
+ * Gives a subscription's context fresh loaders before each event is resolved: the context of a
+ * subscription lives as long as the subscription, and each event's related data (mountedBy, a
+ * unit's storages) must be read from the cache as it is now, not as it was at the first event.
+ */
+export function refreshLoaders(ctx: GraphQLContext): void {
+  ctx.loaders = createLoaders(ctx.svc);
 }

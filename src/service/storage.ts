@@ -198,6 +198,8 @@ export async function createStorage(ctx: ServiceContext, body: unknown): Promise
     created = await ctx.kube.create(R.storage, obj);
   } catch (err) {
     if (isAlreadyExists(err)) throw conflict(`GPUStorage ${namespace}/${name} already exists`);
+    // The only object a create names that the API server looks up is the namespace.
+    if (isNotFound(err)) throw invalid('namespace', `namespace ${namespace} does not exist`);
     mapKubeError(err);
   }
   await awaitCached(ctx.cache.storages, created);

@@ -5,7 +5,9 @@
 import { resolveArrayConnection } from '@pothos/plugin-relay';
 import { builder } from '../builder';
 import { ConditionType, MUTATION_ERRORS, WatchEventTypeEnum } from './common';
-import { informerStream } from '../stream';
+import { informerStream, type WatchEvent } from '../stream';
+import { refreshLoaders, type GraphQLContext } from '../context';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import {
   createStorage,
   deleteStorage,
@@ -15,12 +17,13 @@ import {
   storageRef,
   toStorageView,
   updateStorage,
+  validateCreateStorage,
   type StorageView,
 } from '../../service/storage';
-import type { AccessorStatus, PrepareFailure, PrepareSpec, PrepareStatus } from '../../api/types';
+import type { AccessorStatus, GPUStorage, PrepareFailure, PrepareSpec, PrepareStatus } from '../../api/types';
 import { INSTANCE_NAMESPACE } from '../../api/constants';
 import { namespaceName } from '../../service/validate';
-import { NotFoundError } from '../../service/errors';
+import { invalid, NotFoundError, ValidationError } from '../../service/errors';
 
 export const StoragePhaseEnum = builder.enumType('StoragePhase', { values: ['Pending', 'Ready', 'Failed'] as const });
 export const PreparePhaseEnum = builder.enumType('PreparePhase', {
@@ -206,6 +209,18 @@ const DeletedStorageType = builder.objectRef<{ id: string; namespace: string; na
   }),
 });
 
+/**
+ * Renames the service's `prepare.*` fields to the clone input's `sourceName`, so a clone's
+ * ValidationError names a field the caller sent.
+ */
+function cloneFieldNames(err: unknown): unknown {
+  if (err instanceof ValidationError && err.field?.startsWith('prepare')) {
+    const detail = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+    return invalid('sourceName', detail);
+  }
+  return err;
+}
+
 const storageResult = { types: MUTATION_ERRORS, dataField: { name: 'storage' } };
 
 builder.mutationFields((t) => ({
@@ -221,17 +236,26 @@ builder.mutationFields((t) => ({
     description: 'Creates a storage prepared by copying another storage of the same namespace.',
     args: { input: t.arg({ type: CloneStorageInput, required: true }) },
     errors: storageResult,
-    resolve: (_r, { input }, ctx) => {
+    resolve: async (_r, { input }, ctx) => {
       const ns = namespaceName(input.namespace, INSTANCE_NAMESPACE);
       const src = ctx.svc.cache.storages.get(ns, input.sourceName);
-      return createStorage(ctx.svc, {
+      const body = {
         name: input.name,
         namespace: ns,
-        size: input.size ?? src?.spec.size ?? '',
+        size: input.size ?? src?.spec.size,
         storageClassName: input.storageClassName ?? undefined,
         prepare: { fromStorageName: input.sourceName },
         accessor: input.accessor ?? undefined,
-      });
+      };
+      try {
+        // The request's own validity first (the source's size is only known once it exists, so a
+        // stand-in is checked when none is given), then the source's existence, then the rest.
+        validateCreateStorage({ ...body, size: body.size ?? '1' });
+        if (!src) throw invalid('sourceName', `source storage ${ns}/${input.sourceName} does not exist`);
+        return await createStorage(ctx.svc, body);
+      } catch (err) {
+        throw cloneFieldNames(err);
+      }
     },
   }),
   recoverStorage: t.field({
@@ -276,6 +300,12 @@ interface StorageEventShape {
   storage: StorageView;
 }
 
+/** One subscription event, resolved against the cache as it is now. */
+function storageEvent(ctx: GraphQLContext, e: WatchEvent<GPUStorage & KubernetesObject>): StorageEventShape {
+  refreshLoaders(ctx);
+  return { type: e.type, resourceVersion: e.resourceVersion, storage: toStorageView(ctx.svc, e.object) };
+}
+
 const StorageEventType = builder.objectRef<StorageEventShape>('StorageEvent').implement({
   fields: (t) => ({
     type: t.field({ type: WatchEventTypeEnum, resolve: (e) => e.type }),
@@ -296,7 +326,7 @@ builder.subscriptionFields((t) => ({
       const ref = storageRef(args.namespace, args.name);
       return informerStream(ctx.svc.cache.storages, (s) => s.metadata.namespace === ref.namespace && s.metadata.name === ref.name);
     },
-    resolve: (e, _a, ctx) => ({ type: e.type, resourceVersion: e.resourceVersion, storage: toStorageView(ctx.svc, e.object) }),
+    resolve: (e, _a, ctx) => storageEvent(ctx, e),
   }),
   storagesChanged: t.field({
     type: StorageEventType,
@@ -306,6 +336,6 @@ builder.subscriptionFields((t) => ({
       const ns = args.namespace ? namespaceName(args.namespace, INSTANCE_NAMESPACE) : undefined;
       return informerStream(ctx.svc.cache.storages, (s) => !ns || s.metadata.namespace === ns);
     },
-    resolve: (e, _a, ctx) => ({ type: e.type, resourceVersion: e.resourceVersion, storage: toStorageView(ctx.svc, e.object) }),
+    resolve: (e, _a, ctx) => storageEvent(ctx, e),
   }),
 }));
