@@ -149,7 +149,8 @@ export class UnitController {
     if (this.consumerOf(stock, claim.claimID)) {
       try {
         await this.kube.delete(R.unit, ns, name, { uid: stock.metadata.uid });
-        log.info({ stock: name }, 'completed an interrupted consumption: deleted the consumed stock unit');
+        // Usually the creating request deletes it too (one of the two gets 404); after a crash, only this does.
+        log.debug({ stock: name }, 'deleted a consumed stock unit');
       } catch (err) {
         if (!isNotFound(err) && statusCodeOf(err) !== 409) throw err;
       }
@@ -208,7 +209,12 @@ export class UnitController {
     const prev = unit.status;
     if (!sameStatus(prev, status)) {
       status.lastSyncTime = now.toISOString();
-      await this.kube.replace(R.unit, { ...unit, status }, 'status');
+      try {
+        await this.kube.replace(R.unit, { ...unit, status }, 'status');
+      } catch (err) {
+        if (isNotFound(err)) return; // deleted meanwhile; its children go by garbage collection
+        throw err;
+      }
       log.debug({ key, phase: status.phase }, 'status updated');
       if (prev?.phase !== status.phase) {
         const ready = status.conditions?.find((c) => c.type === 'Ready');
