@@ -39,6 +39,8 @@ export interface InformerOptions {
   fieldSelector?: string;
   /** Server-side watch timeout in seconds (default 300, jittered ±20%). */
   timeoutSeconds?: number;
+  /** A watch silent (no event, no bookmark) this long is aborted and restarted (default timeoutSeconds + 30 s). */
+  inactivityTimeoutMs?: number;
 }
 
 /** Health of one informer, exposed in readiness and /api/v1/health. */
@@ -277,8 +279,9 @@ export class Informer<T extends KubernetesObject> {
     const watch = new Watch(this.kc);
     // Inactivity watchdog (W1): client-node aborts a watch silent for this long. Bookmarks arrive
     // about once a minute, and the server closes the watch after timeoutSeconds anyway.
-    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (timeoutSeconds + 30) * 1000;
+    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = this.options.inactivityTimeoutMs ?? (timeoutSeconds + 30) * 1000;
     let gone = false;
+    let ended = false;
     return await new Promise<'closed' | 'gone'>((resolve, reject) => {
       let controller: AbortController | undefined;
       const onAbort = () => controller?.abort();
@@ -318,6 +321,7 @@ export class Informer<T extends KubernetesObject> {
             }
           },
           (err: unknown) => {
+            ended = true;
             signal.removeEventListener('abort', onAbort);
             if (gone) resolve('gone');
             else if (err && !(err instanceof Error && err.name === 'AbortError' && signal.aborted)) reject(err);
@@ -327,6 +331,8 @@ export class Informer<T extends KubernetesObject> {
         .then((c) => {
           controller = c;
           if (signal.aborted) c.abort();
+          // The watch is established (client-node resolves after a 200 answer): the outage is over.
+          else if (!ended) this.lastError = undefined;
         })
         .catch(reject);
     });
