@@ -3,7 +3,7 @@
  * and the REST compatibility surface (/api/v1). Fastify serves both and writes the request log
  * (method, path, status, duration) to the service's structured log.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServiceContext } from './service/context';
 import { attachGraphQLWs, createGraphQL, type GraphQLOptions } from './graphql/yoga';
 import { registerRestErrorHandlers, registerRestRoutes } from './rest/index';
@@ -21,7 +21,7 @@ export interface HttpServer {
  * @throws when the port is taken.
  */
 export async function startHttpServer(svc: ServiceContext, opts: { host?: string; port?: number; graphql?: GraphQLOptions; bodyLimitBytes?: number } = {}): Promise<HttpServer> {
-  const app = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: opts.bodyLimitBytes ?? 1 << 20 });
+  const app = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: opts.bodyLimitBytes ?? 1 << 20 });
   app.addHook('onResponse', (req, reply, done) => {
     req.log.info({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, durationMs: Math.round(reply.elapsedTime) }, 'request');
     done();
