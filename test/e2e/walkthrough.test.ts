@@ -1,0 +1,34 @@
+/**
+ * ../shared/acceptance/walkthrough.sh — the design text's API walkthrough with curl, as users of
+ * the original platform run it — against the service under test, with KUBECTL set to the
+ * cluster's own kubectl. Its last line is the verdict: "walkthrough: N passed, 0 failed".
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { testEnv } from '../support/env';
+
+const script = fileURLToPath(new URL('../../../shared/acceptance/walkthrough.sh', import.meta.url));
+
+describe('acceptance walkthrough', () => {
+  it.skipIf(!existsSync(script))('passes every step against the service on the local cluster', async () => {
+    const env = testEnv();
+    const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn('bash', [script], {
+        env: { ...process.env, BASE_URL: env.url, KUBECTL: env.kubectl, KUBECONFIG: env.adminKubeconfig, TIMEOUT_S: '120' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (c) => resolve({ code: c, out }));
+    });
+    const lines = out.trim().split('\n');
+    const last = lines.at(-1) ?? '';
+    console.log(last);
+    expect(lines.filter((l) => l.startsWith('FAIL')), out).toEqual([]);
+    expect(last).toMatch(/^walkthrough: \d+ passed, 0 failed$/);
+    expect(code).toBe(0);
+  }, 600_000);
+});
