@@ -32,8 +32,8 @@ export function informerStream<T extends KubernetesObject>(
   const push = (type: InformerEventType, object: T) => {
     const key = objectKey(object);
     const prev = pending.get(key);
-    // Coalesce: keep one pending event per object. ADDED then MODIFIED stays ADDED; anything then
-    // DELETED is DELETED; DELETED then ADDED (re-created) becomes MODIFIED... of a new object: ADDED.
+    // Coalesce: one pending event per object, carrying its latest state and the latest type, except
+    // that an ADDED not yet delivered stays ADDED when the object is then modified.
     let t = type;
     if (prev && prev.type === 'ADDED' && type === 'MODIFIED') t = 'ADDED';
     pending.delete(key);

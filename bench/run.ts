@@ -1,0 +1,13 @@
+/**
+ * npm run bench: figures for the hot paths, printed as a table (ops/s, mean and p99 latency),
+ * plus the memory a slow subscriber can hold. Uses tinybench.
+ */
+import { Bench } from 'tinybench';
+import { addReconcileBenchmarks } from './reconcile';
+import { subscriberMemory } from './subscriber-memory';
+
+const bench = new Bench({ time: 1000, warmupTime: 200 });
+addReconcileBenchmarks(bench);
+await bench.run();
+console.table(bench.table());
+console.table(await subscriberMemory());
