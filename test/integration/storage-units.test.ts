@@ -1,0 +1,66 @@
+/**
+ * Storage rules that involve running units (issue 3): a clone waits, naming the unit, while a
+ * running unit mounts its source read-write, and read-only mounts do not block it; recover is
+ * refused (409) while a running unit mounts the storage read-write.
+ */
+import { describe, expect, it } from 'vitest';
+import { rest } from '../support/http';
+import { eventually, uniq } from '../support/env';
+import { NS, seedReady, uniqSpec, unitBody, unitWhere } from '../support/units';
+import type { StorageView } from '../../src/service/storage';
+
+const seed = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo seeded > /workspace/README.txt'] };
+
+async function storage(name: string): Promise<StorageView> {
+  return (await rest<StorageView>('GET', `/api/v1/gpu-storages/${name}?namespace=${NS}`)).body!.data!;
+}
+
+async function readyStorage(name: string): Promise<void> {
+  expect((await rest('POST', '/api/v1/gpu-storages', { name, namespace: NS, size: '1Gi', prepare: seed })).status).toBe(201);
+  await eventually(async () => (await storage(name)).phase === 'Ready', `${name} Ready`);
+}
+
+describe('storage and running units', () => {
+  it('a clone waits while a running unit writes to its source; recover of the source is refused; both proceed once the unit goes', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 1);
+    const src = uniq('written');
+    await readyStorage(src);
+    const unit = uniq('writer');
+    const created = await rest('POST', '/api/v1/gpu-units', unitBody(unit, spec, { storageMounts: [{ name: src, mountPath: '/data' }] }));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    await unitWhere(unit, (u) => u.phase === 'Ready', 'unit Ready');
+
+    const rec = await rest('POST', `/api/v1/gpu-storages/${src}/recover?namespace=${NS}`);
+    expect(rec.status).toBe(409);
+    expect(rec.body?.error?.message).toContain(unit);
+
+    const copy = uniq('copy');
+    expect((await rest('POST', '/api/v1/gpu-storages', { name: copy, namespace: NS, size: '1Gi', prepare: { fromStorageName: src } })).status).toBe(201);
+    const waiting = await eventually(async () => {
+      const s = await storage(copy);
+      return /SourceInUse/.test(s.prepareStatus.message ?? '') ? s : undefined;
+    }, 'clone waits for the writer');
+    expect(waiting.prepareStatus.message).toContain(unit);
+    expect(waiting.phase).toBe('Pending');
+
+    expect((await rest('DELETE', `/api/v1/gpu-units/${unit}?namespace=${NS}`)).status).toBe(204);
+    await eventually(async () => (await storage(copy)).phase === 'Ready', 'clone proceeds once the unit is gone', 90_000);
+    expect((await rest('POST', `/api/v1/gpu-storages/${src}/recover?namespace=${NS}`)).status).toBe(200);
+  });
+
+  it('a read-only mount does not block a clone', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 1);
+    const src = uniq('shared');
+    await readyStorage(src);
+    const unit = uniq('reader');
+    const created = await rest('POST', '/api/v1/gpu-units', unitBody(unit, spec, { storageMounts: [{ name: src, mountPath: '/data', readOnly: true }] }));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    await unitWhere(unit, (u) => u.phase === 'Ready', 'unit Ready');
+    const copy = uniq('copy');
+    expect((await rest('POST', '/api/v1/gpu-storages', { name: copy, namespace: NS, size: '1Gi', prepare: { fromStorageName: src } })).status).toBe(201);
+    await eventually(async () => (await storage(copy)).phase === 'Ready', 'clone Ready while the reader runs');
+    expect((await rest('DELETE', `/api/v1/gpu-units/${unit}?namespace=${NS}`)).status).toBe(204);
+  });
+});
