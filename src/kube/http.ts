@@ -17,9 +17,6 @@ const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
   strategic: 'application/strategic-merge-patch+json',
 };
 
-/** Counts of requests made, by verb; tests and benchmarks read it. */
-export const requestCounts = { get: 0, list: 0, create: 0, update: 0, patch: 0, delete: 0 };
-
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
@@ -52,7 +49,6 @@ export async function kubeRequest<T = unknown>(
     body = JSON.stringify(opts.body);
     headers['content-type'] = method === 'PATCH' ? PATCH_CONTENT_TYPE[opts.patchType ?? 'merge'] : 'application/json';
   }
-  countRequest(method, path, url);
   const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
   const res = await fetch(url, {
     method,
@@ -74,25 +70,6 @@ export async function kubeRequest<T = unknown>(
     );
   }
   return parsed as T;
-}
-
-function countRequest(method: string, path: string, url: URL): void {
-  if (method === 'GET') {
-    if (/\/[a-z0-9.-]+$/.test(path) && !url.searchParams.has('labelSelector') && isItemPath(path)) requestCounts.get++;
-    else requestCounts.list++;
-  } else if (method === 'POST') requestCounts.create++;
-  else if (method === 'PUT') requestCounts.update++;
-  else if (method === 'PATCH') requestCounts.patch++;
-  else if (method === 'DELETE') requestCounts.delete++;
-}
-
-function isItemPath(path: string): boolean {
-  // /api/v1/namespaces/ns/pods/name or /apis/g/v/namespaces/ns/plural/name(/status)
-  const parts = path.split('?')[0]!.split('/').filter(Boolean);
-  const base = parts[0] === 'api' ? 2 : 3;
-  const rest = parts.slice(base);
-  if (rest[0] === 'namespaces') return rest.length >= 4;
-  return rest.length >= 2;
 }
 
 function safeParse(text: string): unknown {

@@ -18,7 +18,7 @@ import type {
   CoreV1Event,
 } from '@kubernetes/client-node';
 import { kubeRequest, type PatchType } from './http';
-import { API_VERSION, FIELD_MANAGER, GROUP, VERSION } from '../api/constants';
+import { API_VERSION, FIELD_MANAGER } from '../api/constants';
 import type { GPUStorage, GPUUnit, GPUOperation } from '../api/types';
 
 /** A kind: where it is served and how it is named. */
@@ -51,8 +51,6 @@ export const R = {
   lease: res<V1Lease>('coordination.k8s.io/v1', 'Lease', 'leases'),
   crd: res<KubernetesObject>('apiextensions.k8s.io/v1', 'CustomResourceDefinition', 'customresourcedefinitions', false),
 } as const;
-
-export { GROUP, VERSION };
 
 function prefix(r: Resource): string {
   return r.apiVersion.includes('/') ? `/apis/${r.apiVersion}` : `/api/${r.apiVersion}`;
