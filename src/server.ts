@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ServiceContext } from './service/context';
-import { attachGraphQLWs, createGraphQL, type GraphQLOptions } from './graphql/yoga';
+import { attachGraphQLWs, createGraphQL, graphqlRequestError, type GraphQLOptions } from './graphql/yoga';
 import { registerRestErrorHandlers, registerRestRoutes } from './rest/index';
 import { logger } from './logger';
 
@@ -32,6 +32,11 @@ export async function startHttpServer(svc: ServiceContext, opts: { host?: string
   app.route({
     url: yoga.graphqlEndpoint,
     method: ['GET', 'POST', 'OPTIONS'],
+    // Bodies Fastify refuses (too large, malformed JSON) answer as GraphQL errors, not REST ones.
+    errorHandler: (err, _req, reply) => {
+      const { status, body } = graphqlRequestError(err);
+      return reply.status(status).send(body);
+    },
     handler: async (req, reply) => {
       const response = await yoga.handleNodeRequestAndResponse(req, reply, {});
       response.headers.forEach((value, key) => reply.header(key, value));

@@ -5,7 +5,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { GraphQLError, type ExecutionArgs, type ValidationContext } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
@@ -23,6 +23,7 @@ export interface GraphQLOptions {
   maxCost?: number;
   maxAliases?: number;
   maxTokens?: number;
+  maxDirectives?: number;
 }
 
 type ServerContext = Record<string, unknown>;
@@ -48,6 +49,23 @@ function maskError(error: unknown): Error {
   });
 }
 
+/** extensions.code of a document refused by a limit (depth, cost, aliases, directives). */
+export const LIMIT_EXCEEDED = 'DOCUMENT_LIMIT_EXCEEDED';
+
+/** Armor rule options: report a rejection as a validation error (no "Syntax Error:" prefix: it is not one). */
+const reportLimit = {
+  propagateOnRejection: false,
+  onReject: [
+    (ctx: ValidationContext | null, err: GraphQLError) => {
+      ctx?.reportError(new GraphQLError(err.message.replace(/^Syntax Error: /, ''), { extensions: { code: LIMIT_EXCEEDED } }));
+    },
+  ],
+};
+
+/**
+ * Builds the yoga instance serving the schema over HTTP (and, through attachGraphQLWs, over
+ * WebSocket), with the document limits, error masking and the introspection policy of `opts`.
+ */
 export function createGraphQL(svc: ServiceContext, opts: GraphQLOptions = {}): YogaServerInstance<ServerContext, GraphQLContext> {
   const introspection = opts.introspection ?? process.env.GRAPHQL_INTROSPECTION !== 'false';
   return createYoga<ServerContext, GraphQLContext>({
@@ -59,12 +77,18 @@ export function createGraphQL(svc: ServiceContext, opts: GraphQLOptions = {}): Y
     context: () => createContext(svc),
     maskedErrors: { maskError },
     plugins: [
+      // Each validation limit reports a validation error instead of throwing (armor's envelop
+      // default): a thrown error answers HTTP 200 and breaks graphql-ws's message handling, a
+      // reported one answers 400 over HTTP and an `error` message over WebSocket.
+      // The standard introspection query (GraphiQL's) is exempt from depth and cost
+      // (ignoreIntrospection); circular introspection is refused by graphql-js's
+      // MaxIntrospectionDepthRule, one of the specified rules.
       EnvelopArmorPlugin({
-        maxDepth: { n: opts.maxDepth ?? 10 },
-        costLimit: { maxCost: opts.maxCost ?? 5000 },
-        maxAliases: { n: opts.maxAliases ?? 15 },
+        maxDepth: { n: opts.maxDepth ?? 10, ...reportLimit },
+        costLimit: { maxCost: opts.maxCost ?? 5000, ...reportLimit },
+        maxAliases: { n: opts.maxAliases ?? 15, ...reportLimit },
         maxTokens: { n: opts.maxTokens ?? 2000 },
-        maxDirectives: { n: 20 },
+        maxDirectives: { n: opts.maxDirectives ?? 20, ...reportLimit },
         blockFieldSuggestion: { enabled: !introspection },
       }),
       ...(introspection
@@ -89,6 +113,13 @@ function NoIntrospection(context: { reportError: (e: GraphQLError) => void }) {
       }
     },
   };
+}
+
+/** A copy of `e` without yoga's `extensions.http` (an HTTP status means nothing over WebSocket). */
+function withoutHttpExtension(e: GraphQLError): GraphQLError {
+  if (!e.extensions?.http) return e;
+  const { http: _http, ...extensions } = e.extensions;
+  return new GraphQLError(e.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, originalError: e.originalError, extensions });
 }
 
 /**
@@ -124,8 +155,15 @@ export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<Ser
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
+        // A validation rule that throws (instead of reporting) must not become a graphql-ws
+        // internal error that drops the connection: it is answered as the operation's error.
+        let errors: readonly GraphQLError[];
+        try {
+          errors = validate(args.schema, args.document);
+        } catch (err) {
+          return [err instanceof GraphQLError ? err : (maskError(err) as GraphQLError)];
+        }
+        if (errors.length) return errors.map(withoutHttpExtension);
         return args;
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
@@ -141,4 +179,16 @@ export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<Ser
     await disposable.dispose();
     await new Promise<void>((r) => wss.close(() => r()));
   };
+}
+
+/**
+ * The GraphQL answer to a request Fastify refused before yoga saw it (body too large, malformed
+ * JSON): a GraphQL-over-HTTP error body instead of the REST envelope. 5xx are masked and logged.
+ */
+export function graphqlRequestError(err: { statusCode?: number; message: string; code?: string }): { status: number; body: { errors: { message: string; extensions: { code: string } }[] } } {
+  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+  if (status === 413) return { status, body: { errors: [{ message: `Request body is too large: ${err.message}`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] } };
+  if (status < 500) return { status, body: { errors: [{ message: err.message, extensions: { code: 'BAD_REQUEST' } }] } };
+  logger.error({ err }, 'unexpected error before GraphQL execution');
+  return { status, body: { errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_ERROR' } }] } };
 }
