@@ -27,6 +27,10 @@ async function ensure(kube: Kube, r: typeof R.crd | typeof R.namespace, obj: Kub
     await kube.get(r, undefined, name);
     return;
   } catch (err) {
+    if (statusCodeOf(err) === 403) {
+      logger.warn({ kind: r.kind, name }, 'not permitted to read it; assuming a cluster administrator installed it');
+      return;
+    }
     if (!isNotFound(err)) throw err;
   }
   try {
