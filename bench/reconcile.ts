@@ -5,7 +5,7 @@
  */
 import type { Bench } from 'tinybench';
 import { planStorage } from '../src/controllers/storage/status';
-import { sameStatus } from '../src/controllers/storage/controller';
+import { sameStatus } from '../src/kube/controller';
 import { desiredAccessorDeployment, desiredAccessorService, desiredPVC } from '../src/controllers/storage/children';
 import { stampAppliedHash } from '../src/kube/apply';
 import { prepareDigest } from '../src/api/digest';

@@ -9,13 +9,14 @@ import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import { LABELS, STOCK_NAMESPACE } from '../../api/constants';
 import { accessorName, prepareJobName } from '../../api/naming';
 import type { GPUStorage, GPUStorageStatus, GPUUnit } from '../../api/types';
-import { canonicalJSON, ensureApplied } from '../../kube/apply';
+import { ensureApplied } from '../../kube/apply';
+import { Controller, sameStatus } from '../../kube/controller';
 import type { ClusterCache } from '../../kube/cache';
 import { isAlreadyExists, isNotFound, kubeMessageOf, statusCodeOf } from '../../kube/errors';
 import type { EventRecorder } from '../../kube/events';
 import { objectKey } from '../../kube/informer';
 import { R, type Kube } from '../../kube/resources';
-import { WorkQueue, type ReconcileResult } from '../../kube/workqueue';
+import type { ReconcileResult } from '../../kube/workqueue';
 import { currentDigest, mergeConditions, planStorage, type SourceObservation } from './status';
 import { desiredAccessorDeployment, desiredAccessorService, desiredPVC, desiredPrepareJob, type PrepareJobOptions } from './children';
 import { logger } from '../../logger';
@@ -41,31 +42,29 @@ export function unitsMounting(cache: ClusterCache, namespace: string, storage: s
   return cache.units.list(namespace).filter((u) => !u.metadata.deletionTimestamp && u.spec.storageMounts?.some((m) => m.name === storage));
 }
 
-export class StorageController {
-  readonly queue = new WorkQueue({ name: 'gpustorage' });
-  private readonly unsubscribe: (() => void)[] = [];
-  private resyncTimer?: NodeJS.Timeout;
-
+export class StorageController extends Controller {
   constructor(
     private readonly kube: Kube,
     private readonly cache: ClusterCache,
     private readonly recorder: EventRecorder,
     private readonly opts: StorageControllerOptions,
-  ) {}
+  ) {
+    super('gpustorage', { workers: opts.workers ?? 2, resyncMs: opts.resyncMs ?? 600_000 });
+  }
 
-  /** Wires informer events to the queue and starts the workers. */
-  start(): void {
+  /** Storages, their children (by label), pods using their PVCs, and units mounting them. */
+  protected watch(): (() => void)[] {
     const c = this.cache;
-    this.unsubscribe.push(
+    const ownerByLabel = ({ object }: { object: KubernetesObject }) => this.enqueueOwnerByLabel(object);
+    return [
       c.storages.on(({ object }) => {
         this.queue.add(objectKey(object));
         this.enqueueClonesOf(object.metadata.namespace!, object.metadata.name!);
       }),
-    );
-    for (const inf of [c.pvcs, c.jobs, c.deployments, c.services] as const) {
-      this.unsubscribe.push(inf.on(({ object }) => this.enqueueOwnerByLabel(object as KubernetesObject)));
-    }
-    this.unsubscribe.push(
+      c.pvcs.on(ownerByLabel),
+      c.jobs.on(ownerByLabel),
+      c.deployments.on(ownerByLabel),
+      c.services.on(ownerByLabel),
       c.pods.on(({ object }) => {
         this.enqueueOwnerByLabel(object);
         const ns = object.metadata!.namespace!;
@@ -80,18 +79,11 @@ export class StorageController {
       c.units.on(({ object, old }) => {
         for (const u of [object, old]) if (u) this.enqueueMounts(u as GPUUnit);
       }),
-    );
-    this.resyncTimer = setInterval(() => {
-      for (const key of c.storages.keys()) this.queue.add(key);
-    }, this.opts.resyncMs ?? 600_000);
-    this.resyncTimer.unref();
-    void this.queue.run(this.opts.workers ?? 2, (key) => this.reconcile(key));
+    ];
   }
 
-  stop(): void {
-    for (const u of this.unsubscribe.splice(0)) u();
-    clearInterval(this.resyncTimer);
-    this.queue.shutdown();
+  protected resyncKeys(): Iterable<string> {
+    return this.cache.storages.keys();
   }
 
   private enqueueOwnerByLabel(obj: KubernetesObject): void {
@@ -149,7 +141,6 @@ export class StorageController {
     return undefined;
   }
 
-  /** One reconcile of `namespace/name`. Throws to requeue with backoff (409 conflicts included). */
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const [ns, name] = key.split('/') as [string, string];
     const storage = this.cache.storages.get(ns, name);
@@ -253,14 +244,4 @@ export class StorageController {
     // 6. Events, once the status that records the transition is written.
     for (const e of plan.events) await this.recorder.record(storage, e.type, e.reason, e.message);
   }
-}
-
-/** Status equality ignoring lastSyncTime (and undefined fields). */
-export function sameStatus(a: GPUStorageStatus | undefined, b: GPUStorageStatus): boolean {
-  const strip = (s: GPUStorageStatus | undefined) => {
-    if (!s) return '{}';
-    const { lastSyncTime: _ignored, ...rest } = s;
-    return canonicalJSON(JSON.parse(JSON.stringify(rest)));
-  };
-  return strip(a) === strip(b);
 }

@@ -18,13 +18,14 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { ANNOTATIONS, LABELS, STOCK_NAMESPACE } from '../../api/constants';
 import { unitChildName } from '../../api/naming';
 import type { GPUOperation, GPUStorage, GPUUnit, GPUUnitStatus } from '../../api/types';
-import { canonicalJSON, ensureApplied } from '../../kube/apply';
+import { ensureApplied } from '../../kube/apply';
+import { Controller, sameStatus } from '../../kube/controller';
 import type { ClusterCache } from '../../kube/cache';
 import { isAlreadyExists, isNotFound, kubeMessageOf, statusCodeOf } from '../../kube/errors';
 import type { EventRecorder } from '../../kube/events';
 import { objectKey } from '../../kube/informer';
 import { R, type Kube } from '../../kube/resources';
-import { WorkQueue, type ReconcileResult } from '../../kube/workqueue';
+import type { ReconcileResult } from '../../kube/workqueue';
 import { logger } from '../../logger';
 import { desiredStockDeployment, desiredUnitDeployment, desiredUnitService, isStock } from './children';
 import { desiredStockUnit, operationFinished, operationUnitNames } from './operation';
@@ -62,32 +63,21 @@ export async function releaseStockClaim(kube: Kube, stock: GPUUnit, claimID: str
   }
 }
 
-/** Status equality ignoring lastSyncTime (and undefined fields). */
-function sameStatus(a: object | undefined, b: object): boolean {
-  const strip = (s: object | undefined) => {
-    if (!s) return '{}';
-    const { lastSyncTime: _ignored, ...rest } = s as { lastSyncTime?: string };
-    return canonicalJSON(JSON.parse(JSON.stringify(rest)));
-  };
-  return strip(a) === strip(b);
-}
-
-export class UnitController {
-  readonly queue = new WorkQueue({ name: 'gpuunit' });
-  private readonly unsubscribe: (() => void)[] = [];
-  private resyncTimer?: NodeJS.Timeout;
-
+export class UnitController extends Controller {
   constructor(
     private readonly kube: Kube,
     private readonly cache: ClusterCache,
     private readonly recorder: EventRecorder,
-    private readonly opts: UnitControllerOptions = {},
-  ) {}
+    opts: UnitControllerOptions = {},
+  ) {
+    super('gpuunit', { workers: opts.workers ?? 4, resyncMs: opts.resyncMs ?? 600_000 });
+  }
 
-  /** Wires informer events to the queue and starts the workers. */
-  start(): void {
+  /** Units, the storages they mount, and their Deployments, Services and pods (by label). */
+  protected watch(): (() => void)[] {
     const c = this.cache;
-    this.unsubscribe.push(
+    const ownerByLabel = ({ object }: { object: KubernetesObject }) => this.enqueueOwnerByLabel(object);
+    return [
       c.units.on(({ object, old }) => {
         this.queue.add(objectKey(object));
         // An active unit made from a stock unit: the stock unit's consumption can be completed.
@@ -97,21 +87,14 @@ export class UnitController {
         }
       }),
       c.storages.on(({ object }) => this.enqueueMounting(object as GPUStorage)),
-    );
-    for (const inf of [c.deployments, c.services, c.pods] as const) {
-      this.unsubscribe.push(inf.on(({ object }) => this.enqueueOwnerByLabel(object as KubernetesObject)));
-    }
-    this.resyncTimer = setInterval(() => {
-      for (const key of c.units.keys()) this.queue.add(key);
-    }, this.opts.resyncMs ?? 600_000);
-    this.resyncTimer.unref();
-    void this.queue.run(this.opts.workers ?? 4, (key) => this.reconcile(key));
+      c.deployments.on(ownerByLabel),
+      c.services.on(ownerByLabel),
+      c.pods.on(ownerByLabel),
+    ];
   }
 
-  stop(): void {
-    for (const u of this.unsubscribe.splice(0)) u();
-    clearInterval(this.resyncTimer);
-    this.queue.shutdown();
+  protected resyncKeys(): Iterable<string> {
+    return this.cache.units.keys();
   }
 
   private enqueueOwnerByLabel(obj: KubernetesObject): void {
@@ -238,31 +221,26 @@ export interface OperationControllerOptions {
   resyncMs?: number;
 }
 
-export class OperationController {
-  readonly queue = new WorkQueue({ name: 'gpuoperation' });
-  private readonly unsubscribe: (() => void)[] = [];
-  private resyncTimer?: NodeJS.Timeout;
-
+export class OperationController extends Controller {
   constructor(
     private readonly kube: Kube,
     private readonly cache: ClusterCache,
     private readonly recorder: EventRecorder,
-    private readonly opts: OperationControllerOptions = {},
-  ) {}
-
-  start(): void {
-    this.unsubscribe.push(this.cache.operations.on(({ object }) => this.queue.add(objectKey(object))));
-    this.resyncTimer = setInterval(() => {
-      for (const op of this.cache.operations.list()) if (!operationFinished(op)) this.queue.add(objectKey(op));
-    }, this.opts.resyncMs ?? 60_000);
-    this.resyncTimer.unref();
-    void this.queue.run(this.opts.workers ?? 2, (key) => this.reconcile(key));
+    opts: OperationControllerOptions = {},
+  ) {
+    super('gpuoperation', { workers: opts.workers ?? 2, resyncMs: opts.resyncMs ?? 60_000 });
   }
 
-  stop(): void {
-    for (const u of this.unsubscribe.splice(0)) u();
-    clearInterval(this.resyncTimer);
-    this.queue.shutdown();
+  protected watch(): (() => void)[] {
+    return [this.cache.operations.on(({ object }) => this.queue.add(objectKey(object)))];
+  }
+
+  /** Unfinished records only: a finished operation never changes again. */
+  protected resyncKeys(): Iterable<string> {
+    return this.cache.operations
+      .list()
+      .filter((op) => !operationFinished(op))
+      .map((op) => objectKey(op));
   }
 
   private async writeStatus(op: GPUOperation & KubernetesObject, status: NonNullable<GPUOperation['status']>): Promise<GPUOperation & KubernetesObject> {
