@@ -5,8 +5,8 @@
  * state with itself, not with a defaulted copy, keeps steady state free of writes
  * (controller-runtime-notes: "Steady state writes nothing").
  */
-import type { KubernetesObject } from '@kubernetes/client-node';
-import { ANNOTATIONS } from '../api/constants';
+import type { KubernetesObject, V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
+import { ANNOTATIONS, API_VERSION } from '../api/constants';
 import { sha256Hex } from '../api/naming';
 import type { Kube, Resource } from './resources';
 
@@ -39,4 +39,19 @@ export async function ensureApplied<T extends KubernetesObject>(kube: Kube, r: R
   if (live && live.metadata?.annotations?.[ANNOTATIONS.appliedHash] === want && !live.metadata?.deletionTimestamp) return false;
   await kube.apply(r, stamped);
   return true;
+}
+
+/**
+ * The controller ownerReference a child carries, so that deleting its GPUStorage/GPUUnit
+ * garbage-collects it (https://kubernetes.io/docs/concepts/architecture/garbage-collection/).
+ */
+export function controllerRef(kind: 'GPUStorage' | 'GPUUnit', owner: { metadata: V1ObjectMeta }): V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind,
+    name: owner.metadata.name!,
+    uid: owner.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }

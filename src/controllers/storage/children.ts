@@ -3,11 +3,11 @@
  * Pure builders; names, labels, mounts and ownerReferences per ../shared/spec/contract.md
  * ("Owned objects and naming").
  */
-import type { V1Deployment, V1Job, V1OwnerReference, V1PersistentVolumeClaim, V1Service, V1Affinity } from '@kubernetes/client-node';
+import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Service, V1Affinity } from '@kubernetes/client-node';
+import { controllerRef } from '../../kube/apply';
 import {
   ACCESSOR_IMAGE,
   ACCESSOR_PORT,
-  API_VERSION,
   COMMON_LABELS,
   COPY_IMAGE,
   DEFAULT_STORAGE_CLASS,
@@ -15,18 +15,6 @@ import {
 } from '../../api/constants';
 import { accessorName, prepareJobName } from '../../api/naming';
 import type { GPUStorage } from '../../api/types';
-
-/** The controller ownerReference every child carries, so deleting the storage collects it. */
-export function ownerRef(storage: GPUStorage): V1OwnerReference {
-  return {
-    apiVersion: API_VERSION,
-    kind: 'GPUStorage',
-    name: storage.metadata.name!,
-    uid: storage.metadata.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
 
 /** Labels on a storage's children: the common ones plus `runtime.lokiwager.io/storage=<name>`. */
 export function storageLabels(storage: GPUStorage, extra: Record<string, string> = {}): Record<string, string> {
@@ -42,7 +30,7 @@ export function desiredPVC(storage: GPUStorage): V1PersistentVolumeClaim {
       name: storage.metadata.name!,
       namespace: storage.metadata.namespace!,
       labels: storageLabels(storage),
-      ownerReferences: [ownerRef(storage)],
+      ownerReferences: [controllerRef('GPUStorage', storage)],
     },
     spec: {
       accessModes: ['ReadWriteOnce'],
@@ -99,7 +87,7 @@ export function desiredPrepareJob(storage: GPUStorage, digest: string, opts: Pre
       namespace: storage.metadata.namespace!,
       labels: podLabels,
       annotations: { 'runtime.lokiwager.io/prepare-digest': digest },
-      ownerReferences: [ownerRef(storage)],
+      ownerReferences: [controllerRef('GPUStorage', storage)],
     },
     spec: {
       backoffLimit: 0,
@@ -141,7 +129,7 @@ export function desiredAccessorDeployment(storage: GPUStorage, replicas: 0 | 1, 
       name: accessorName(name),
       namespace: storage.metadata.namespace!,
       labels,
-      ownerReferences: [ownerRef(storage)],
+      ownerReferences: [controllerRef('GPUStorage', storage)],
     },
     spec: {
       replicas,
@@ -179,7 +167,7 @@ export function desiredAccessorService(storage: GPUStorage): V1Service {
       name: accessorName(name),
       namespace: storage.metadata.namespace!,
       labels: storageLabels(storage, { [LABELS.storageAccessor]: name }),
-      ownerReferences: [ownerRef(storage)],
+      ownerReferences: [controllerRef('GPUStorage', storage)],
     },
     spec: {
       selector: { [LABELS.storageAccessor]: name },

@@ -8,8 +8,9 @@
  *   mount as the storage's PVC at mountPath) and, when it has ports, a Service `unit-<name>`.
  * Every child carries a controller ownerReference to the unit.
  */
-import type { V1Container, V1Deployment, V1OwnerReference, V1ResourceRequirements, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { API_VERSION, COMMON_LABELS, LABELS, STOCK_NAMESPACE, STOCK_PLACEHOLDER_IMAGE } from '../../api/constants';
+import type { V1Container, V1Deployment, V1ResourceRequirements, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { controllerRef } from '../../kube/apply';
+import { COMMON_LABELS, LABELS, STOCK_NAMESPACE, STOCK_PLACEHOLDER_IMAGE } from '../../api/constants';
 import { serviceURL, unitChildName } from '../../api/naming';
 import type { GPUStorage, GPUUnit } from '../../api/types';
 
@@ -25,18 +26,6 @@ export const RUNTIME_CONTAINER = 'runtime';
 /** True for a unit in the stock namespace (contract: "A unit in runtime-stock is stock"). */
 export function isStock(unit: GPUUnit): boolean {
   return unit.metadata.namespace === STOCK_NAMESPACE;
-}
-
-/** The controller ownerReference every child carries, so deleting the unit collects it. */
-export function unitOwnerRef(unit: GPUUnit): V1OwnerReference {
-  return {
-    apiVersion: API_VERSION,
-    kind: 'GPUUnit',
-    name: unit.metadata.name!,
-    uid: unit.metadata.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
 }
 
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
@@ -70,7 +59,7 @@ export function desiredStockDeployment(unit: GPUUnit): V1Deployment {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: unitChildName(name), namespace: unit.metadata.namespace!, labels, ownerReferences: [unitOwnerRef(unit)] },
+    metadata: { name: unitChildName(name), namespace: unit.metadata.namespace!, labels, ownerReferences: [controllerRef('GPUUnit', unit)] },
     spec: {
       replicas: 1,
       selector: { matchLabels: { [LABELS.unit]: name } },
@@ -152,7 +141,7 @@ export function desiredUnitDeployment(unit: GPUUnit, replicas: 0 | 1, storages: 
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: unitChildName(name), namespace: unit.metadata.namespace!, labels, ownerReferences: [unitOwnerRef(unit)] },
+    metadata: { name: unitChildName(name), namespace: unit.metadata.namespace!, labels, ownerReferences: [controllerRef('GPUUnit', unit)] },
     spec: {
       replicas,
       selector: { matchLabels: { [LABELS.unit]: name } },
@@ -176,7 +165,7 @@ export function desiredUnitService(unit: GPUUnit): V1Service | undefined {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: unitChildName(name), namespace: unit.metadata.namespace!, labels: unitLabels(unit), ownerReferences: [unitOwnerRef(unit)] },
+    metadata: { name: unitChildName(name), namespace: unit.metadata.namespace!, labels: unitLabels(unit), ownerReferences: [controllerRef('GPUUnit', unit)] },
     spec: {
       selector: { [LABELS.unit]: name },
       ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: p.protocol ?? 'TCP' })),
