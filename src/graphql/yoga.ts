@@ -4,7 +4,8 @@
  * document limits (graphql-armor) and error masking hold on every transport.
  */
 import type { Server as HttpServer } from 'node:http';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type GraphiQLOptions, type YogaServerInstance } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError, type ExecutionArgs, type ValidationContext } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -49,6 +50,22 @@ function maskError(error: unknown): Error {
   });
 }
 
+const graphiqlPages = new Map<string, string>();
+
+/**
+ * GraphiQL's page with its JS, CSS and Monaco workers inlined (@graphql-yoga/render-graphiql), so
+ * it works without internet access. The page is about 9 MB; it is rendered once per options.
+ */
+function renderLocalGraphiQL(opts: GraphiQLOptions): string {
+  const key = JSON.stringify(opts);
+  let page = graphiqlPages.get(key);
+  if (!page) {
+    page = renderGraphiQL(opts);
+    graphiqlPages.set(key, page);
+  }
+  return page;
+}
+
 /** extensions.code of a document refused by a limit (depth, cost, aliases, directives). */
 export const LIMIT_EXCEEDED = 'DOCUMENT_LIMIT_EXCEEDED';
 
@@ -73,6 +90,8 @@ export function createGraphQL(svc: ServiceContext, opts: GraphQLOptions = {}): Y
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: { title: 'GPU runtime control plane', subscriptionsProtocol: 'WS' },
+    // GraphiQL from local assets (yoga's default page loads its JS/CSS from a CDN).
+    renderGraphiQL: renderLocalGraphiQL,
     logging: false,
     context: () => createContext(svc),
     maskedErrors: { maskError },
