@@ -20,10 +20,29 @@ export function registerRestRoutes(app: FastifyInstance, svc: ServiceContext): v
   registerOperatorRoutes(app, svc);
 }
 
-/** Envelope answers for Fastify's own errors (bad JSON, body too large, unknown routes). */
+/**
+ * Envelope answers for Fastify's own errors: bad JSON and wrong content (400), body too large
+ * (413), a known path with another method (405 method_not_allowed, with Allow), unknown routes
+ * (404 not_found). Call before registering routes: it records them as they are added.
+ */
 export function registerRestErrorHandlers(app: FastifyInstance): void {
+  const routes: { pattern: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = new RegExp(`^${route.url.replace(/:[^/]+/g, '[^/]+')}/?$`);
+    const methods = ([] as string[]).concat(route.method).filter((m) => m !== 'HEAD');
+    const known = routes.find((r) => r.pattern.source === pattern.source);
+    if (known) known.methods.push(...methods);
+    else routes.push({ pattern, methods });
+  });
   app.setNotFoundHandler((req, reply) => {
-    sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
+    const path = req.url.split('?')[0]!;
+    const allowed = routes.filter((r) => r.pattern.test(path)).flatMap((r) => r.methods);
+    if (allowed.length) {
+      reply.header('allow', allowed.join(', '));
+      sendError(reply, 405, 'method_not_allowed', `${req.method} is not allowed on ${path}; use ${allowed.join(', ')}`);
+      return;
+    }
+    sendError(reply, 404, 'not_found', `no route ${req.method} ${path}`);
   });
   app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
