@@ -130,6 +130,32 @@ function reapLeftovers(pidFile: string): void {
   fs.rmSync(pidFile, { force: true });
 }
 
+/**
+ * Stops and removes the state of test clusters (`cluster/test-<pid>`) whose test process is gone,
+ * e.g. after a runner was killed. A live runner's cluster is left alone.
+ * @returns the names of the clusters reaped.
+ */
+export function reapStaleTestClusters(): string[] {
+  const root = path.join(cacheRoot(), 'cluster');
+  if (!fs.existsSync(root)) return [];
+  const reaped: string[] = [];
+  for (const name of fs.readdirSync(root)) {
+    const m = /^test-(\d+)$/.exec(name);
+    if (!m) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      alive = false;
+    }
+    if (alive) continue;
+    reapLeftovers(path.join(root, name, 'pids'));
+    fs.rmSync(path.join(root, name), { recursive: true, force: true });
+    reaped.push(name);
+  }
+  return reaped;
+}
+
 async function openssl(args: string[], cwd: string): Promise<void> {
   await execFileAsync('openssl', args, { cwd });
 }

@@ -8,7 +8,7 @@
  * GPU_RUNTIME_TEST_KUBECTL), which must point at a disposable cluster.
  */
 import type { TestProject } from 'vitest/node';
-import { startLocalCluster, type LocalCluster } from '../../hack/cluster/cluster';
+import { reapStaleTestClusters, startLocalCluster, type LocalCluster } from '../../hack/cluster/cluster';
 import type { TestEnv } from './env';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -19,6 +19,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (external) {
     env = { kubeconfig: external, adminKubeconfig: external, kubectl: process.env.GPU_RUNTIME_TEST_KUBECTL ?? 'kubectl', auditLog: undefined };
   } else {
+    reapStaleTestClusters();
     cluster = await startLocalCluster({ name: `test-${process.pid}`, persistent: false });
     env = { kubeconfig: cluster.operatorKubeconfig, adminKubeconfig: cluster.kubeconfig, kubectl: cluster.kubectl, auditLog: cluster.auditLog };
   }
