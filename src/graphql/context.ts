@@ -4,7 +4,7 @@
 import DataLoader from 'dataloader';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ServiceContext } from '../service/context';
-import type { GPUUnit } from '../api/types';
+import type { GPUStorage, GPUUnit } from '../api/types';
 import { STOCK_NAMESPACE } from '../api/constants';
 
 export interface GraphQLContext {
@@ -15,6 +15,8 @@ export interface GraphQLContext {
 export interface Loaders {
   /** Active units mounting a storage, keyed `namespace/storageName`; one index per request. */
   unitsByStorage: DataLoader<string, (GPUUnit & KubernetesObject)[]>;
+  /** Storages by `namespace/name` (undefined when missing), from the shared cache. */
+  storage: DataLoader<string, (GPUStorage & KubernetesObject) | undefined>;
 }
 
 /** Builds the loaders of one request (a WebSocket operation counts as one request). */
@@ -30,8 +32,14 @@ export function createLoaders(svc: ServiceContext): Loaders {
           index.set(k, [...(index.get(k) ?? []), u]);
         }
       }
-      return keys.map((k) => index.get(k) ?? []);
+      return keys.map((k) => (index.get(k) ?? []).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!)));
     }),
+    storage: new DataLoader(async (keys) =>
+      keys.map((k) => {
+        const [ns, name] = k.split('/');
+        return ns && name ? svc.cache.storages.get(ns, name) : undefined;
+      }),
+    ),
   };
 }
 

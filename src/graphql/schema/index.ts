@@ -6,5 +6,7 @@ import { builder } from '../builder';
 import './common';
 import './health';
 import './storage';
+import './unit';
+import './operation';
 
 export const schema = builder.toSchema({ sortSchema: true });
