@@ -14,7 +14,7 @@ import { compareQuantities, parseQuantity } from '../api/quantity';
 import type { AccessorStatus, Condition, GPUStorage, PrepareSpec, PrepareStatus } from '../api/types';
 import { isAlreadyExists, isNotFound, isInvalid, kubeMessageOf } from '../kube/errors';
 import { R } from '../kube/resources';
-import { runningUnitPods, unitsMounting } from '../controllers/storage/controller';
+import { runningWriterOf, unitsMounting } from '../controllers/storage/controller';
 import { awaitCached, awaitGone, retryOnConflict, type ServiceContext } from './context';
 import { conflict, invalid, notFound, ValidationError } from './errors';
 import {
@@ -261,13 +261,6 @@ export async function updateStorage(ctx: ServiceContext, namespace: string, name
   return toStorageView(ctx, ctx.cache.storages.get(namespace, name) ?? updated);
 }
 
-/** A running active unit that mounts the storage read-write, if any. */
-function runningWriter(ctx: ServiceContext, namespace: string, name: string): string | undefined {
-  return unitsMounting(ctx.cache, namespace, name).find(
-    (u) => u.spec.storageMounts?.some((m) => m.name === name && !m.readOnly) && runningUnitPods(ctx.cache, namespace, u.metadata.name!).length > 0,
-  )?.metadata.name;
-}
-
 /**
  * Asks for a new prepare attempt: sets a fresh recovery nonce (annotation
  * runtime.lokiwager.io/storage-recovery-nonce), which changes the digest and so starts a new Job.
@@ -281,7 +274,7 @@ export async function recoverStorage(ctx: ServiceContext, namespace: string, nam
   if (p && (p.phase === 'Running' || (p.phase === 'Pending' && p.jobName))) {
     throw conflict(`GPUStorage ${namespace}/${name}: prepare attempt ${p.jobName ?? ''} is still running; wait for it to finish`);
   }
-  const writer = runningWriter(ctx, namespace, name);
+  const writer = runningWriterOf(ctx.cache, namespace, name);
   if (writer) throw conflict(`GPUStorage ${namespace}/${name} is mounted read-write by running unit ${writer}; stop it before recovering`);
   const nonce = randomUUID();
   let updated: StorageObject;

@@ -44,6 +44,15 @@ describe('storage and running units', () => {
     expect(waiting.prepareStatus.message).toContain(unit);
     expect(waiting.phase).toBe('Pending');
 
+    // Rolling the unit's pod (new image) leaves a gap between the old pod and the new one: the
+    // clone must keep waiting through it.
+    expect((await rest('PUT', `/api/v1/gpu-units/${unit}?namespace=${NS}`, { image: 'python:3.13' })).status).toBe(200);
+    await unitWhere(unit, (u) => u.image === 'python:3.13' && u.phase === 'Ready', 'unit rolled');
+    await new Promise((r) => setTimeout(r, 3000));
+    const still = await storage(copy);
+    expect(still.prepareStatus.jobName).toBeUndefined();
+    expect(still.prepareStatus.message).toMatch(/SourceInUse/);
+
     expect((await rest('DELETE', `/api/v1/gpu-units/${unit}?namespace=${NS}`)).status).toBe(204);
     await eventually(async () => (await storage(copy)).phase === 'Ready', 'clone proceeds once the unit is gone', 90_000);
     expect((await rest('POST', `/api/v1/gpu-storages/${src}/recover?namespace=${NS}`)).status).toBe(200);

@@ -7,7 +7,7 @@
  */
 import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import { LABELS, STOCK_NAMESPACE } from '../../api/constants';
-import { accessorName, prepareJobName } from '../../api/naming';
+import { accessorName, prepareJobName, unitChildName } from '../../api/naming';
 import type { GPUStorage, GPUStorageStatus, GPUUnit } from '../../api/types';
 import { ensureApplied } from '../../kube/apply';
 import { Controller, sameStatus } from '../../kube/controller';
@@ -29,11 +29,27 @@ export interface StorageControllerOptions extends PrepareJobOptions {
 
 const log = logger.child({ controller: 'gpustorage' });
 
-/** Units that are active (not stock) and have a pod that is running (or at least scheduled). */
-export function runningUnitPods(cache: ClusterCache, namespace: string, unitName: string): V1Pod[] {
+/**
+ * Whether an active unit is running: its Deployment wants pods (a unit waiting for its storage
+ * has zero replicas) or it still has a scheduled pod. A Deployment rolling its pods counts as
+ * running throughout, so the gap between the old pod and the new one never looks idle.
+ */
+export function isUnitRunning(cache: ClusterCache, namespace: string, unitName: string): boolean {
+  const deployment = cache.deployments.get(namespace, unitChildName(unitName));
+  if ((deployment?.spec?.replicas ?? 0) > 0 && !deployment?.metadata?.deletionTimestamp) return true;
   return cache.pods
     .list(namespace)
-    .filter((p) => p.metadata?.labels?.[LABELS.unit] === unitName && !p.metadata?.deletionTimestamp && (p.status?.phase === 'Running' || p.status?.phase === 'Pending') && !!p.spec?.nodeName);
+    .some((p) => p.metadata?.labels?.[LABELS.unit] === unitName && !p.metadata?.deletionTimestamp && !!p.spec?.nodeName && (p.status?.phase === 'Running' || p.status?.phase === 'Pending'));
+}
+
+/**
+ * The running active unit that mounts `storage` read-write, if any: it blocks a clone from the
+ * storage and a recover of it (contract: "no running unit mounts the source read-write").
+ */
+export function runningWriterOf(cache: ClusterCache, namespace: string, storage: string): string | undefined {
+  return unitsMounting(cache, namespace, storage).find(
+    (u) => u.spec.storageMounts?.some((m) => m.name === storage && !m.readOnly) && isUnitRunning(cache, namespace, u.metadata.name!),
+  )?.metadata.name;
 }
 
 /** Active units in `namespace` whose storageMounts name `storage`. */
@@ -123,10 +139,7 @@ export class StorageController extends Controller {
       cur = this.cache.storages.get(ns, cur)?.spec.prepare?.fromStorageName;
     }
     const src = this.cache.storages.get(ns, from);
-    const blocking = unitsMounting(this.cache, ns, from).find(
-      (u) => u.spec.storageMounts?.some((m) => m.name === from && !m.readOnly) && runningUnitPods(this.cache, ns, u.metadata.name!).length > 0,
-    );
-    return { storage: src, blockingUnit: blocking?.metadata.name };
+    return { storage: src, blockingUnit: runningWriterOf(this.cache, ns, from) };
   }
 
   /** Node of a running unit pod that mounts this storage's PVC (the accessor must go there). */
