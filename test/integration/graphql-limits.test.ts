@@ -49,6 +49,8 @@ async function overWs(client: Client, query: string): Promise<{ errors?: { messa
 }
 
 const deep = `query Deep { __type(name: "Storage") { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } }`;
+// The storage↔unit links make a cycle in the schema; depth bounds it.
+const cycle = `query Cycle { storages { edges { node { mountedByUnits { storages { mountedByUnits { storages { mountedByUnits { storages { mountedByUnits { name } } } } } } } } } } }`;
 const aliases = `query Aliases { ${Array.from({ length: 16 }, (_, i) => `h${i}: health { nodeCount }`).join(' ')} }`;
 const tokens = `query Tokens { health { ${'nodeCount '.repeat(2100)} } }`;
 const directives = `query Directives { health { ${Array.from({ length: 25 }, () => 'nodeCount @include(if: true)').join(' ')} } }`;
@@ -59,6 +61,7 @@ const circularIntrospection = `query Circular { __schema { types { fields { type
 /** [what, document, message, extensions.code (undefined: none; parse errors carry none)] */
 const hostile: [string, string, RegExp, string | undefined][] = [
   ['too deep', deep, /^Query depth limit of 10 exceeded, found 1\d\.$/, 'DOCUMENT_LIMIT_EXCEEDED'],
+  ['too deep through the storage↔unit cycle', cycle, /^Query depth limit of 10 exceeded, found 1\d\.$/, 'DOCUMENT_LIMIT_EXCEEDED'],
   ['with too many aliases', aliases, /^Aliases limit of 15 exceeded, found 16\.$/, 'DOCUMENT_LIMIT_EXCEEDED'],
   ['with too many tokens', tokens, /^Syntax Error: Token limit of 2000 exceeded/, undefined],
   ['with too many directives', directives, /^Directives limit of 20 exceeded, found 25\.$/, 'DOCUMENT_LIMIT_EXCEEDED'],
