@@ -46,9 +46,11 @@ export function registerRestErrorHandlers(app: FastifyInstance): void {
   });
   app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 413) return sendError(reply, 413, 'invalid_request', `request body is larger than the limit of ${app.initialConfig.bodyLimit} bytes`);
+    if (status === 415) return sendError(reply, 415, 'invalid_request', 'unsupported Content-Type; send the body as JSON with Content-Type: application/json');
     if (status < 500) {
       const message = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || /JSON/i.test(err.message) ? `malformed JSON body: ${err.message}` : err.message;
-      return sendError(reply, status === 413 ? 413 : 400, 'invalid_request', message);
+      return sendError(reply, 400, 'invalid_request', message);
     }
     return sendError(reply, 500, 'internal_error', 'unexpected error; see the service log');
   });

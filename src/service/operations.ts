@@ -19,7 +19,7 @@ import { isAlreadyExists, isInvalid, isNotFound, kubeMessageOf } from '../kube/e
 import { R } from '../kube/resources';
 import { awaitCached, type ServiceContext } from './context';
 import { conflict, invalid, notFound, ValidationError } from './errors';
-import { optInt, optObject, positiveQuantity, reqString } from './validate';
+import { onlyKnownFields, optInt, optObject, positiveQuantity, reqString } from './validate';
 
 type OperationObject = GPUOperation & KubernetesObject;
 
@@ -82,6 +82,7 @@ export function operationID(v: unknown, field = 'operationID'): string {
 export function validateSeedStock(body: unknown): SeedStockInput {
   const b = optObject(body, 'body');
   if (!b) throw invalid('body', 'must be a JSON object');
+  onlyKnownFields(b, 'body', ['operationID', 'specName', 'memory', 'gpu', 'replicas']);
   return {
     operationID: operationID(b.operationID),
     specName: specName(b.specName),

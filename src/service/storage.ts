@@ -9,8 +9,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { ANNOTATIONS, API_VERSION, DEFAULT_STORAGE_CLASS, INSTANCE_NAMESPACE, STOCK_NAMESPACE } from '../api/constants';
+import { ANNOTATIONS, API_VERSION, COMMON_LABELS, DEFAULT_STORAGE_CLASS, INSTANCE_NAMESPACE, LABELS, STOCK_NAMESPACE } from '../api/constants';
 import { compareQuantities, parseQuantity } from '../api/quantity';
+import { prepareDigest } from '../api/digest';
 import type { AccessorStatus, Condition, GPUStorage, PrepareSpec, PrepareStatus } from '../api/types';
 import { isAlreadyExists, isNotFound, isInvalid, kubeMessageOf } from '../kube/errors';
 import { R } from '../kube/resources';
@@ -19,6 +20,7 @@ import { awaitCached, awaitGone, retryOnConflict, type ServiceContext } from './
 import { conflict, invalid, notFound, ValidationError } from './errors';
 import {
   namespaceName,
+  onlyKnownFields,
   optBool,
   optObject,
   optString,
@@ -99,6 +101,7 @@ export function toStorageView(ctx: ServiceContext, s: GPUStorage): StorageView {
 export function validateCreateStorage(body: unknown): CreateStorageInput {
   const b = optObject(body, 'body');
   if (!b) throw invalid('body', 'must be a JSON object');
+  onlyKnownFields(b, 'body', ['name', 'namespace', 'size', 'storageClassName', 'prepare', 'accessor']);
   const name = resourceName(b.name);
   const namespace = namespaceName(b.namespace, INSTANCE_NAMESPACE);
   if (namespace === STOCK_NAMESPACE) throw invalid('namespace', `storage may not be created in the stock namespace ${STOCK_NAMESPACE}`);
@@ -107,6 +110,7 @@ export function validateCreateStorage(body: unknown): CreateStorageInput {
   const p = optObject(b.prepare, 'prepare');
   let prepare: PrepareSpec | undefined;
   if (p) {
+    onlyKnownFields(p, 'prepare', ['fromImage', 'fromStorageName', 'command', 'args']);
     const fromImage = optString(p.fromImage, 'prepare.fromImage');
     const fromStorageName = optString(p.fromStorageName, 'prepare.fromStorageName');
     const command = optStringList(p.command, 'prepare.command');
@@ -130,6 +134,7 @@ export function validateCreateStorage(body: unknown): CreateStorageInput {
     };
   }
   const a = optObject(b.accessor, 'accessor');
+  if (a) onlyKnownFields(a, 'accessor', ['enabled']);
   const accessor = a ? { enabled: optBool(a.enabled, 'accessor.enabled') ?? false } : undefined;
   return { name, namespace, size, storageClassName, prepare, accessor };
 }
@@ -171,6 +176,9 @@ export async function createStorage(ctx: ServiceContext, body: unknown): Promise
   if (from) {
     const src = ctx.cache.storages.get(namespace, from);
     if (!src) throw invalid('prepare.fromStorageName', `source storage ${namespace}/${from} does not exist`);
+    if (compareQuantities(parseQuantity(input.size)!, parseQuantity(src.spec.size)!) < 0) {
+      throw invalid('size', `a clone must be at least as large as its source ${from} (${src.spec.size}); got ${input.size}`);
+    }
     // Following the source's own clone chain must not lead back to the new storage.
     const chain = [name, from];
     let cur = src.spec.prepare?.fromStorageName;
@@ -185,7 +193,7 @@ export async function createStorage(ctx: ServiceContext, body: unknown): Promise
   const obj: StorageObject = {
     apiVersion: API_VERSION,
     kind: 'GPUStorage',
-    metadata: { name, namespace },
+    metadata: { name, namespace, labels: { ...COMMON_LABELS, [LABELS.storage]: name } },
     spec: {
       size: input.size,
       storageClassName: input.storageClassName,
@@ -227,11 +235,11 @@ export function listStorages(ctx: ServiceContext, namespace?: string, phase?: st
 export async function updateStorage(ctx: ServiceContext, namespace: string, name: string, body: unknown): Promise<StorageView> {
   const b = optObject(body, 'body');
   if (!b) throw invalid('body', 'must be a JSON object');
-  for (const k of Object.keys(b)) {
-    if (k === 'prepare') throw invalid('prepare', 'the prepare contract is immutable; use recover to start a new attempt');
-  }
+  if ('prepare' in b) throw invalid('prepare', 'the prepare contract is immutable; use recover to start a new attempt');
+  onlyKnownFields(b, 'body', ['size', 'accessor', 'name', 'namespace']);
   const size = b.size === undefined || b.size === null ? undefined : positiveQuantity(b.size, 'size');
   const a = optObject(b.accessor, 'accessor');
+  if (a) onlyKnownFields(a, 'accessor', ['enabled']);
   const accessorEnabled = a ? optBool(a.enabled, 'accessor.enabled') ?? false : undefined;
   const current = getStorageObject(ctx, namespace, name);
   if (size) {
@@ -285,7 +293,10 @@ export async function recoverStorage(ctx: ServiceContext, namespace: string, nam
     throw err;
   }
   await ctx.recorder.record(updated, 'Normal', 'RecoverRequested', `recover requested (nonce ${nonce}): a new prepare attempt will start`);
-  await awaitCached(ctx.cache.storages, updated);
+  // Answer with the new attempt, not the old outcome: wait (bounded) until the reconciler has
+  // taken up the new digest.
+  const digest = prepareDigest(s.spec.prepare, nonce);
+  await ctx.cache.storages.waitFor(namespace, name, (o) => !o || o.status?.prepare?.observedDigest === digest, 5000);
   return toStorageView(ctx, ctx.cache.storages.get(namespace, name) ?? updated);
 }
 

@@ -33,7 +33,7 @@ import { logger } from '../logger';
 import { awaitCached, awaitGone, retryOnConflict, type ServiceContext } from './context';
 import { conflict, insufficientCapacity, invalid, notFound, ValidationError } from './errors';
 import { operationID as validOperationID, specName as validSpecName } from './operations';
-import { isObject, namespaceName, optArray, optBool, optObject, optStringList, reqString, resourceName } from './validate';
+import { isObject, namespaceName, onlyKnownFields, optArray, optBool, optObject, optStringList, reqString, resourceName } from './validate';
 
 type UnitObject = GPUUnit & KubernetesObject;
 const log = logger.child({ service: 'units' });
@@ -152,6 +152,7 @@ export function portNameProblem(name: string): string | undefined {
 export function validateTemplate(v: unknown, field = 'template'): UnitTemplate | undefined {
   const t = optObject(v, field);
   if (!t) return undefined;
+  onlyKnownFields(t, field, ['command', 'args', 'envs', 'ports']);
   const command = optStringList(t.command, `${field}.command`);
   const args = optStringList(t.args, `${field}.args`);
   const envs: { name: string; value: string }[] = [];
@@ -197,6 +198,7 @@ export function validateTemplate(v: unknown, field = 'template'): UnitTemplate |
 export function validateAccess(v: unknown, ports: UnitPort[] | undefined, field = 'access'): UnitAccess | undefined {
   const a = optObject(v, field);
   if (!a) return undefined;
+  onlyKnownFields(a, field, ['primaryPort', 'scheme']);
   let scheme: string | undefined;
   if (a.scheme !== undefined && a.scheme !== null && a.scheme !== '') {
     scheme = reqString(a.scheme, `${field}.scheme`);
@@ -229,6 +231,7 @@ export function validateMounts(v: unknown, field = 'storageMounts'): StorageMoun
   (optArray(v, field) ?? []).forEach((m, i) => {
     const f = `${field}[${i}]`;
     if (!isObject(m)) throw invalid(f, 'must be an object {name, mountPath, readOnly}');
+    onlyKnownFields(m, f, ['name', 'mountPath', 'readOnly']);
     const name = resourceName(m.name, `${f}.name`);
     if (mounts.some((x) => x.name === name)) throw invalid(`${f}.name`, `storage ${name} is mounted twice; mount each storage once`);
     const mountPath = reqString(m.mountPath, `${f}.mountPath`);
@@ -251,6 +254,7 @@ export function validateMounts(v: unknown, field = 'storageMounts'): StorageMoun
 export function validateCreateUnit(body: unknown): CreateUnitInput {
   const b = optObject(body, 'body');
   if (!b) throw invalid('body', 'must be a JSON object');
+  onlyKnownFields(b, 'body', ['operationID', 'name', 'namespace', 'specName', 'image', 'template', 'access', 'storageMounts']);
   const opID = b.operationID === undefined || b.operationID === null || b.operationID === '' ? undefined : validOperationID(b.operationID);
   const name = resourceName(b.name);
   const namespace = namespaceName(b.namespace, INSTANCE_NAMESPACE);
@@ -514,6 +518,7 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
 export async function updateUnit(ctx: ServiceContext, namespace: string, name: string, body: unknown): Promise<UnitView> {
   const b = optObject(body, 'body');
   if (!b) throw invalid('body', 'must be a JSON object');
+  onlyKnownFields(b, 'body', ['image', 'template', 'access', 'storageMounts', 'specName', 'memory', 'gpu', 'name', 'namespace', 'operationID']);
   for (const f of ['specName', 'memory', 'gpu', 'name', 'namespace', 'operationID'] as const) {
     if (b[f] !== undefined) throw invalid(f, 'cannot be changed; a unit takes specName, memory and gpu from the stock it consumed (delete it and create a new one)');
   }

@@ -81,3 +81,16 @@ export function positiveQuantity(v: unknown, field: string): Quantity {
   if (q.num <= 0n) throw invalid(field, `must be greater than zero (got "${s}")`);
   return q;
 }
+
+/**
+ * Refuses fields the API does not know, so a typo ("acessor") is an error naming it rather than
+ * silently ignored. @throws invalid_request naming the first unknown field.
+ */
+export function onlyKnownFields(obj: Record<string, unknown>, where: string, known: readonly string[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!known.includes(k)) {
+      const field = where === 'body' ? k : `${where}.${k}`;
+      throw invalid(field, `unknown field; expected one of ${known.join(', ')}`);
+    }
+  }
+}

@@ -54,13 +54,16 @@ describe('REST envelope and errors', () => {
       expect(r.body.error?.message.length).toBeGreaterThan(0);
       if (field) expect(r.body.error?.field, `${method} ${path} ${body}`).toBe(field);
     }
-    const wrongType = await raw('POST', '/api/v1/gpu-storages', 'name=x', 'text/plain');
-    expect(wrongType.status).toBeGreaterThanOrEqual(400);
-    expect(wrongType.status).toBeLessThan(500);
-    expect(wrongType.body.error?.code).toBeTruthy();
+    const wrongType = await raw('POST', '/api/v1/gpu-storages', 'name=x', 'application/x-www-form-urlencoded');
+    expect(wrongType.status).toBe(415);
+    expect(wrongType.body.error?.message).toMatch(/application\/json/);
+    const unknown = await raw('POST', '/api/v1/gpu-storages', JSON.stringify({ name: 'typo', size: '1Gi', acessor: { enabled: true } }));
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error?.field).toBe('acessor');
     const big = await raw('POST', '/api/v1/gpu-storages', JSON.stringify({ name: 'big', size: '1Gi', pad: 'x'.repeat(2 << 20) }));
     expect(big.status).toBe(413);
     expect(big.body.error?.code).toBe('invalid_request');
+    expect(big.body.error?.message).toMatch(/limit of \d+ bytes/);
     const allow = await raw('PATCH', '/api/v1/gpu-storages/x', '{}');
     expect(allow.headers.get('allow')).toMatch(/GET/);
     await new Promise((r) => setTimeout(r, 1000));

@@ -48,8 +48,13 @@ describe('prepare from another storage (clone)', () => {
     const copy = uniq('copy');
     await create({ name: src, prepare: seed });
     await until(src, (s) => s.phase === 'Ready', 'source Ready');
+    const small = await rest('POST', '/api/v1/gpu-storages', { name: uniq('small'), namespace: NS, size: '512Mi', prepare: { fromStorageName: src } });
+    expect(small.status).toBe(400);
+    expect(small.body?.error?.field).toBe('size');
     await create({ name: copy, prepare: { fromStorageName: src } });
     const ready = await until(copy, (s) => s.phase === 'Ready', 'clone Ready');
+    const obj = await adminKube().get(R.storage, NS, copy);
+    expect(obj.metadata?.labels).toMatchObject({ 'runtime.lokiwager.io/storage': copy, 'app.kubernetes.io/managed-by': 'gpu-runtime-operator' });
     expect(ready.prepareStatus.phase).toBe('Succeeded');
     const [job] = await jobsOf(copy);
     const pod = job!.spec!.template.spec!;
@@ -138,6 +143,9 @@ describe('failures and recover', () => {
 
     const rec = await rest<StorageView>('POST', `/api/v1/gpu-storages/${name}/recover?namespace=${NS}`);
     expect(rec.status).toBe(200);
+    // The answer shows the new attempt, not the old outcome.
+    expect(rec.body?.data?.prepareStatus.recoveryPhase).toBe('Running');
+    expect(rec.body?.data?.prepareStatus.observedDigest).not.toBe(failed.prepareStatus.observedDigest);
     const again = await until(name, (s) => s.prepareStatus.attempts === 2 && s.prepareStatus.phase === 'Failed', 'second attempt fails too');
     expect(again.prepareStatus.jobName).not.toBe(failed.prepareStatus.jobName);
     expect(again.prepareStatus.recoveryPhase).toBe('Required');

@@ -97,7 +97,7 @@ describe('planStorage: prepare from image', () => {
     expect(p.startJob).toBe(true);
     expect(p.digest).toBe(digest);
     expect(p.status.prepare).toMatchObject({ phase: 'Pending', jobName, observedDigest: digest, attempts: 1, recoveryPhase: 'None', startTime: NOW });
-    expect(p.events.map((e) => e.reason)).toEqual(['PrepareStarted']);
+    expect(p.events).toEqual([]); // PrepareStarted is recorded by the reconciler once the Job exists
     expect(cond(p.status, 'Ready')?.reason).toBe('StoragePreparePending');
   });
 
@@ -141,6 +141,7 @@ describe('planStorage: prepare from image', () => {
     expect(msg).toContain('BackoffLimitExceeded');
     expect(msg).toContain('code 3');
     expect(msg).toContain('disk full');
+    expect(msg).toMatch(/^prepare failed: container exited with code 3 \(Error\): disk full; job .*: BackoffLimitExceeded/);
     expect(p.status.prepare?.lastFailure).toMatchObject({ reason: 'BackoffLimitExceeded', exitCode: 3, jobName, time: NOW });
     expect(p.events.map((e) => e.type)).toEqual(['Warning']);
   });
@@ -153,7 +154,7 @@ describe('planStorage: prepare from image', () => {
       jobPods: [pod('Pending', undefined, { reason: 'ImagePullBackOff' })],
     });
     expect(p.status.prepare?.lastFailure?.reason).toBe('DeadlineExceeded');
-    expect(p.status.prepare?.message).toMatch(/DeadlineExceeded.*ImagePullBackOff/);
+    expect(p.status.prepare?.message).toMatch(/^prepare failed: job .*: DeadlineExceeded.*ImagePullBackOff/);
   });
 
   it('keeps a recorded outcome final: a vanished Job is never re-run, Failed never flaps', () => {
@@ -292,6 +293,15 @@ describe('planStorage: accessor', () => {
     const p = plan({ storage: storage({ accessor: { enabled: true } }), pvc: bound, accessor: stuck });
     expect(p.status.accessor?.phase).toBe('Failed');
     expect(cond(p.status, 'Ready')?.reason).toBe('StorageAccessorFailed');
+  });
+});
+
+describe('resize', () => {
+  it('stays Ready and says a grow is pending while capacity lags', () => {
+    const p = plan({ storage: storage({ size: '30Gi' }), pvc: bound });
+    expect(p.status.phase).toBe('Ready');
+    expect(cond(p.status, 'Ready')?.message).toBe('storage is ready; resize to 30Gi pending (capacity 20Gi, waiting for the volume to be expanded)');
+    expect(cond(plan({ storage: storage(), pvc: bound }).status, 'Ready')?.message).toBe('storage is ready');
   });
 });
 

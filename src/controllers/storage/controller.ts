@@ -212,7 +212,9 @@ export class StorageController extends Controller {
     // 3. Start the attempt's Job.
     if (plan.startJob && digest) {
       try {
-        await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts));
+        const job = await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts));
+        // Recorded here, not after the status write, so a lost status race never loses it.
+        await this.recorder.record(storage, 'Normal', 'PrepareStarted', `prepare job ${job.metadata?.name} started (attempt ${plan.status.prepare?.attempts ?? 1}${plan.status.prepare?.recoveryPhase === 'Running' ? ', recovery' : ''})`);
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
       }

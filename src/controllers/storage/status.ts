@@ -13,6 +13,7 @@
 import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { ANNOTATIONS, ACCESSOR_PORT } from '../../api/constants';
 import { prepareDigest } from '../../api/digest';
+import { compareQuantities, parseQuantity } from '../../api/quantity';
 import { accessorName, prepareJobName, serviceURL } from '../../api/naming';
 import type {
   AccessorStatus,
@@ -123,13 +124,16 @@ export function podWaitingReason(pods: V1Pod[]): string | undefined {
   return undefined;
 }
 
+/**
+ * The failure as a person reads it: the cause first (the container's exit and termination
+ * message), then the Job's verdict: `prepare failed: container exited with code 1 (Error): <msg>;
+ * job J: BackoffLimitExceeded (…)`.
+ */
 function failureMessage(jobName: string, reason: string, jobMessage: string, pod?: { exitCode?: number; reason?: string; message?: string }): string {
-  let msg = `prepare job ${jobName} failed: ${reason}${jobMessage ? ` (${jobMessage})` : ''}`;
-  if (pod?.exitCode !== undefined) {
-    msg += `; container exited with code ${pod.exitCode}${pod.reason ? ` (${pod.reason})` : ''}`;
-    if (pod.message) msg += `: ${pod.message}`;
-  }
-  return msg;
+  const verdict = `job ${jobName}: ${reason}${jobMessage ? ` (${jobMessage})` : ''}`;
+  if (pod?.exitCode === undefined) return `prepare failed: ${verdict}`;
+  const exit = `container exited with code ${pod.exitCode}${pod.reason ? ` (${pod.reason})` : ''}${pod.message ? `: ${pod.message}` : ''}`;
+  return `prepare failed: ${exit}; ${verdict}`;
 }
 
 /**
@@ -268,7 +272,6 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
     }
   }
 
-  events.push({ type: 'Normal', reason: 'PrepareStarted', message: `prepare job ${jobName} started (attempt ${(base.attempts ?? 0) + 1}${nonce ? ', recovery' : ''})` });
   return {
     prepare: withRecovery({
       ...base,
@@ -312,6 +315,19 @@ function planAccessor(obs: StorageObservation, prepareReady: boolean, prepareBus
     };
   }
   return { status: { phase: 'Pending', ...ids, readyReplicas: ready, message: `waiting for accessor deployment ${serviceName} to become available` }, desired: { present: true, replicas: 1 } };
+}
+
+/**
+ * When the PVC's bound capacity is below the requested size: `; resize to 30Gi pending (capacity
+ * 20Gi: <the PVC's resize condition, if any>)`. The data stays usable meanwhile, so the storage
+ * stays Ready; the note says why capacity lags.
+ */
+export function resizeNote(size: string, pvc: V1PersistentVolumeClaim | undefined): string | undefined {
+  const want = parseQuantity(size);
+  const have = parseQuantity(pvc?.status?.capacity?.storage ?? '');
+  if (!want || !have || compareQuantities(want, have) <= 0) return undefined;
+  const cond = pvc?.status?.conditions?.find((c) => c.status === 'True' && c.message);
+  return `; resize to ${size} pending (capacity ${pvc?.status?.capacity?.storage}${cond ? `: ${cond.type}: ${cond.message}` : ', waiting for the volume to be expanded'})`;
 }
 
 /**
@@ -365,7 +381,7 @@ export function planStorage(obs: StorageObservation): StoragePlan {
     ready = condition('Ready', false, acc.status.phase === 'Failed' ? 'StorageAccessorFailed' : 'StorageAccessorPending', acc.status.message ?? '');
   } else {
     phase = 'Ready';
-    ready = condition('Ready', true, 'StorageReady', 'storage is ready');
+    ready = condition('Ready', true, 'StorageReady', `storage is ready${resizeNote(storage.spec.size, pvc) ?? ''}`);
   }
 
   const prepared =
