@@ -25,7 +25,7 @@ import {
   type StoragesChangedSubscription,
 } from '../graphql/generated/graphql';
 import { gql, wsClient, type GraphQLAnswer } from '../support/http';
-import { eventually, kubectl, uniq } from '../support/env';
+import { eventually, kubectl, testEnv, uniq } from '../support/env';
 import { subscribe } from '../support/subscription';
 
 const NS = 'runtime-instance';
@@ -395,6 +395,40 @@ describe('GraphQL storage subscriptions over graphql-ws', () => {
     } finally {
       sub.stop();
       all.stop();
+    }
+  });
+
+  it('storageChanged also streams over yoga SSE (what curl uses), first event the current state', async () => {
+    const name = uniq('gql-sse');
+    await create({ name, namespace: NS, size: '1Gi' });
+    const ac = new AbortController();
+    const res = await fetch(`${testEnv().url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: `subscription { storageChanged(namespace: "${NS}", name: "${name}") { type storage { name size } } }` }),
+      signal: ac.signal,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = res.body!.getReader();
+    let text = '';
+    const events = () => [...text.matchAll(/event: next\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!) as { data: { storageChanged: { type: string; storage: { name: string; size: string } } } });
+    try {
+      while (events().length === 0) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      expect(events()[0]!.data.storageChanged).toEqual({ type: 'ADDED', storage: { name, size: '1Gi' } });
+      await gql(UpdateStorageDocument, { input: { namespace: NS, name, size: '2Gi' } });
+      while (!events().some((e) => e.data.storageChanged.storage.size === '2Gi')) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      expect(events().at(-1)!.data.storageChanged).toEqual({ type: 'MODIFIED', storage: { name, size: '2Gi' } });
+    } finally {
+      ac.abort();
     }
   });
 
