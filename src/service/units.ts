@@ -254,7 +254,9 @@ export function validateMounts(v: unknown, field = 'storageMounts'): StorageMoun
 export function validateCreateUnit(body: unknown): CreateUnitInput {
   const b = optObject(body, 'body');
   if (!b) throw invalid('body', 'must be a JSON object');
-  onlyKnownFields(b, 'body', ['operationID', 'name', 'namespace', 'specName', 'image', 'template', 'access', 'storageMounts']);
+  // memory and gpu are accepted and ignored: an active unit takes its envelope from the stock it
+  // consumes (contract), and clients of the original platform may still send them.
+  onlyKnownFields(b, 'body', ['operationID', 'name', 'namespace', 'specName', 'image', 'template', 'access', 'storageMounts', 'memory', 'gpu']);
   const opID = b.operationID === undefined || b.operationID === null || b.operationID === '' ? undefined : validOperationID(b.operationID);
   const name = resourceName(b.name);
   const namespace = namespaceName(b.namespace, INSTANCE_NAMESPACE);
