@@ -42,7 +42,11 @@ function maskError(error: unknown): Error {
     });
   }
   if (error instanceof GraphQLError && !error.originalError) return error;
-  if (original instanceof GraphQLError) return original;
+  // A GraphQLError wrapping another (variable coercion: 'Variable "$i" got invalid value 5 at
+  // "i.size"; …'): the outer one names the input; mark it as the client's mistake.
+  if (error instanceof GraphQLError && original instanceof GraphQLError) {
+    return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions: { code: 'BAD_USER_INPUT', ...error.extensions } });
+  }
   logger.error({ err: original }, 'unexpected GraphQL resolver error');
   return new GraphQLError('Unexpected error.', {
     extensions: { code: 'INTERNAL_ERROR' },
@@ -104,7 +108,7 @@ export function createGraphQL(svc: ServiceContext, opts: GraphQLOptions = {}): Y
       // MaxIntrospectionDepthRule, one of the specified rules.
       EnvelopArmorPlugin({
         maxDepth: { n: opts.maxDepth ?? 10, ...reportLimit },
-        costLimit: { maxCost: opts.maxCost ?? 5000, ...reportLimit },
+        costLimit: { maxCost: opts.maxCost ?? Number(process.env.GRAPHQL_MAX_COST ?? 20_000), ...reportLimit },
         maxAliases: { n: opts.maxAliases ?? 15, ...reportLimit },
         maxTokens: { n: opts.maxTokens ?? 2000 },
         maxDirectives: { n: opts.maxDirectives ?? 20, ...reportLimit },

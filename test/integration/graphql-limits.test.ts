@@ -54,7 +54,7 @@ const cycle = `query Cycle { storages { edges { node { mountedByUnits { storages
 const aliases = `query Aliases { ${Array.from({ length: 16 }, (_, i) => `h${i}: health { nodeCount }`).join(' ')} }`;
 const tokens = `query Tokens { health { ${'nodeCount '.repeat(2100)} } }`;
 const directives = `query Directives { health { ${Array.from({ length: 25 }, () => 'nodeCount @include(if: true)').join(' ')} } }`;
-const costly = `query Costly { storages { edges { node { ${Array(60).fill('...F').join(' ')} } } } }
+const costly = `query Costly { storages(first: 1000) { edges { node { ${Array(60).fill('...F').join(' ')} } } } }
 fragment F on Storage { prepareStatus { lastFailure { reason exitCode message jobName time } } conditions { type status reason message } }`;
 const circularIntrospection = `query Circular { __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }`;
 
@@ -65,7 +65,7 @@ const hostile: [string, string, RegExp, string | undefined][] = [
   ['with too many aliases', aliases, /^Aliases limit of 15 exceeded, found 16\.$/, 'DOCUMENT_LIMIT_EXCEEDED'],
   ['with too many tokens', tokens, /^Syntax Error: Token limit of 2000 exceeded/, undefined],
   ['with too many directives', directives, /^Directives limit of 20 exceeded, found 25\.$/, 'DOCUMENT_LIMIT_EXCEEDED'],
-  ['too costly', costly, /^Query Cost limit of 5000 exceeded, found \d+/, 'DOCUMENT_LIMIT_EXCEEDED'],
+  ['too costly', costly, /^Query Cost limit of 20000 exceeded, found \d+/, 'DOCUMENT_LIMIT_EXCEEDED'],
   ['with circular introspection', circularIntrospection, /Maximum introspection depth exceeded/, undefined],
 ];
 

@@ -105,6 +105,18 @@ describe('GraphQL storage queries and mutations over HTTP', () => {
     expect(bad.errors![0]!.message).toContain('DNS-1123 label');
   });
 
+  it('a variable of the wrong type is a 400 BAD_USER_INPUT naming the input field', async () => {
+    const res = await fetch(`${testEnv().url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+      body: JSON.stringify({ query: 'mutation($input: CreateStorageInput!) { createStorage(input: $input) { __typename } }', variables: { input: { name: 'x', size: 5 } } }),
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as GraphQLAnswer<unknown>;
+    expect(body.errors?.[0]?.message).toContain('"input.size"');
+    expect(body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
   it('createStorage: validation errors are typed data naming the field; a duplicate is a ConflictError', async () => {
     const cases: [Partial<CreateStorageInput>, string][] = [
       [{ name: 'Bad_Name' }, 'name'],
