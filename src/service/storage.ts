@@ -13,9 +13,10 @@ import { ANNOTATIONS, API_VERSION, COMMON_LABELS, DEFAULT_STORAGE_CLASS, INSTANC
 import { compareQuantities, parseQuantity } from '../api/quantity';
 import { prepareDigest } from '../api/digest';
 import type { AccessorStatus, Condition, GPUStorage, PrepareSpec, PrepareStatus } from '../api/types';
-import { isAlreadyExists, isNotFound, isInvalid, kubeMessageOf } from '../kube/errors';
+import { isAlreadyExists, isConflict, isNotFound, isInvalid, kubeMessageOf } from '../kube/errors';
 import { R } from '../kube/resources';
 import { runningWriterOf, unitsMounting } from '../controllers/storage/controller';
+import { currentDigest } from '../controllers/storage/status';
 import { awaitCached, awaitGone, retryOnConflict, type ServiceContext } from './context';
 import { conflict, invalid, notFound, ValidationError } from './errors';
 import {
@@ -276,26 +277,38 @@ export async function updateStorage(ctx: ServiceContext, namespace: string, name
  *   running unit mounts the storage read-write.
  */
 export async function recoverStorage(ctx: ServiceContext, namespace: string, name: string): Promise<StorageView> {
-  const s = getStorageObject(ctx, namespace, name);
-  if (!s.spec.prepare) throw invalid('prepare', `GPUStorage ${namespace}/${name} has no prepare contract; there is nothing to recover`);
-  const p = s.status?.prepare;
-  if (p && (p.phase === 'Running' || (p.phase === 'Pending' && p.jobName))) {
-    throw conflict(`GPUStorage ${namespace}/${name}: prepare attempt ${p.jobName ?? ''} is still running; wait for it to finish`);
-  }
-  const writer = runningWriterOf(ctx.cache, namespace, name);
-  if (writer) throw conflict(`GPUStorage ${namespace}/${name} is mounted read-write by running unit ${writer}; stop it before recovering`);
   const nonce = randomUUID();
-  let updated: StorageObject;
-  try {
-    updated = await ctx.kube.patch(R.storage, namespace, name, { metadata: { annotations: { [ANNOTATIONS.recoveryNonce]: nonce } } }, 'merge');
-  } catch (err) {
-    if (isNotFound(err)) throw notFound('gpustorage_not_found', `GPUStorage ${namespace}/${name} not found`);
-    throw err;
-  }
+  // Check and write against one resourceVersion: a concurrent recover (or any other write) makes
+  // the patch fail with 409, and the checks run again on what the cache then shows.
+  const { updated, prepare } = await retryOnConflict(async () => {
+    const s = getStorageObject(ctx, namespace, name);
+    if (!s.spec.prepare) throw invalid('prepare', `GPUStorage ${namespace}/${name} has no prepare contract; there is nothing to recover`);
+    const p = s.status?.prepare;
+    if (p && (p.phase === 'Running' || (p.phase === 'Pending' && p.jobName))) {
+      throw conflict(`GPUStorage ${namespace}/${name}: prepare attempt ${p.jobName ?? ''} is still running; wait for it to finish`);
+    }
+    if (p?.observedDigest && currentDigest(s) !== p.observedDigest) {
+      throw conflict(`GPUStorage ${namespace}/${name}: a recover was just requested and its attempt is starting`);
+    }
+    const writer = runningWriterOf(ctx.cache, namespace, name);
+    if (writer) throw conflict(`GPUStorage ${namespace}/${name} is mounted read-write by running unit ${writer}; stop it before recovering`);
+    try {
+      const patch = { metadata: { resourceVersion: s.metadata.resourceVersion, annotations: { [ANNOTATIONS.recoveryNonce]: nonce } } };
+      return { updated: await ctx.kube.patch(R.storage, namespace, name, patch, 'merge'), prepare: s.spec.prepare };
+    } catch (err) {
+      if (isNotFound(err)) throw notFound('gpustorage_not_found', `GPUStorage ${namespace}/${name} not found`);
+      if (isConflict(err)) {
+        // Let the cache catch up with whatever won, then check again.
+        await ctx.cache.storages.waitFor(namespace, name, (o) => o?.metadata.resourceVersion !== s.metadata.resourceVersion, 2000);
+      }
+      if (isInvalid(err)) throw new ValidationError(kubeMessageOf(err));
+      throw err;
+    }
+  });
   await ctx.recorder.record(updated, 'Normal', 'RecoverRequested', `recover requested (nonce ${nonce}): a new prepare attempt will start`);
   // Answer with the new attempt, not the old outcome: wait (bounded) until the reconciler has
   // taken up the new digest.
-  const digest = prepareDigest(s.spec.prepare, nonce);
+  const digest = prepareDigest(prepare, nonce);
   await ctx.cache.storages.waitFor(namespace, name, (o) => !o || o.status?.prepare?.observedDigest === digest, 5000);
   return toStorageView(ctx, ctx.cache.storages.get(namespace, name) ?? updated);
 }

@@ -172,6 +172,17 @@ describe('failures and recover', () => {
     expect(await jobsOf(name)).toHaveLength(2);
   });
 
+  it('two recovers at once: one starts an attempt, the other is refused (409); one new Job', async () => {
+    const name = uniq('twice');
+    await create({ name, prepare: failing });
+    await until(name, (s) => s.phase === 'Failed', 'failed');
+    const answers = await Promise.all([0, 1, 2].map(() => rest('POST', `/api/v1/gpu-storages/${name}/recover?namespace=${NS}`)));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409]);
+    await until(name, (s) => s.prepareStatus.attempts === 2 && s.phase === 'Failed', 'second attempt done');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await jobsOf(name)).toHaveLength(2);
+  });
+
   it('refuses recover without a prepare contract (400) and while an attempt runs (409)', async () => {
     const plain = uniq('plain');
     await create({ name: plain });
