@@ -29,14 +29,36 @@ export function stampAppliedHash<T extends KubernetesObject>(desired: T): T {
 }
 
 /**
- * Applies `desired` unless `live` already carries the same applied hash.
+ * True when every field set in `desired` has the same value in `live` (objects key by key, lists
+ * element by element and of the same length). Fields only `live` has — the API server's defaults
+ * (terminationMessagePath, dnsPolicy, strategy, …) — are ignored: we compare only what we own.
+ */
+export function isSubset(desired: unknown, live: unknown): boolean {
+  if (desired === null || typeof desired !== 'object') return desired === live;
+  if (Array.isArray(desired)) {
+    return Array.isArray(live) && live.length === desired.length && desired.every((d, i) => isSubset(d, live[i]));
+  }
+  if (live === null || typeof live !== 'object' || Array.isArray(live)) return false;
+  return Object.entries(desired as Record<string, unknown>).every(([k, v]) => v === undefined || isSubset(v, (live as Record<string, unknown>)[k]));
+}
+
+/**
+ * Applies `desired` unless `live` already carries the same applied hash and still holds every
+ * field we set (a hand edit of an owned field, e.g. the accessor's replicas, is reverted).
  * @returns true when a write was made.
  * @throws KubeHttpError from the API server (422 for an invalid object, 409 on conflicts).
  */
 export async function ensureApplied<T extends KubernetesObject>(kube: Kube, r: Resource<T>, desired: T, live: T | undefined): Promise<boolean> {
   const stamped = stampAppliedHash(desired);
   const want = stamped.metadata?.annotations?.[ANNOTATIONS.appliedHash];
-  if (live && live.metadata?.annotations?.[ANNOTATIONS.appliedHash] === want && !live.metadata?.deletionTimestamp) return false;
+  if (
+    live &&
+    !live.metadata?.deletionTimestamp &&
+    live.metadata?.annotations?.[ANNOTATIONS.appliedHash] === want &&
+    isSubset({ ...desired, apiVersion: undefined, kind: undefined, status: undefined }, live)
+  ) {
+    return false;
+  }
   await kube.apply(r, stamped);
   return true;
 }

@@ -293,6 +293,25 @@ describe('update and accessor', () => {
   });
 });
 
+describe('hand edits', () => {
+  it('reverts a hand-scaled accessor and re-creates a hand-deleted accessor Service', async () => {
+    const name = uniq('drift');
+    await create({ name, accessor: { enabled: true } });
+    await until(name, (s) => s.phase === 'Ready', 'ready');
+    await kubectl('scale', 'deployment', '-n', NS, accessorName(name), '--replicas=0');
+    await eventually(async () => (await adminKube().get(R.deployment, NS, accessorName(name))).spec?.replicas === 1, 'replicas restored');
+    await kubectl('delete', 'service', '-n', NS, accessorName(name));
+    await eventually(async () => {
+      try {
+        return (await adminKube().get(R.service, NS, accessorName(name))).metadata?.uid;
+      } catch {
+        return undefined;
+      }
+    }, 'service re-created');
+    await until(name, (s) => s.phase === 'Ready', 'ready again');
+  });
+});
+
 describe('delete', () => {
   it('deletes the storage and, by garbage collection, everything it owns; GET after DELETE is 404', async () => {
     const name = uniq('gone');
