@@ -29,7 +29,7 @@ export abstract class Controller {
   /** Registers informer listeners that add keys to `this.queue`; returns their removals. */
   protected abstract watch(): (() => void)[];
 
-  /** The keys a periodic resync adds again. */
+  /** The keys reconciled when the controller starts and again on every periodic resync. */
   protected abstract resyncKeys(): Iterable<string>;
 
   /** One reconcile of `namespace/name`. Throws to requeue with backoff (409 conflicts included). */
@@ -38,6 +38,9 @@ export abstract class Controller {
   /** Wires the listeners and the resync timer, and starts the workers. */
   start(): void {
     this.unsubscribe.push(...this.watch());
+    // Everything already in the cache, at once: events seen before this term (a restart, a
+    // leaderless window) are not replayed, and level-triggered reconciles need no history (W7).
+    for (const key of this.resyncKeys()) this.queue.add(key);
     this.resyncTimer = setInterval(() => {
       for (const key of this.resyncKeys()) this.queue.add(key);
     }, this.run.resyncMs);
