@@ -7,7 +7,9 @@ import type { ClusterCache } from '../kube/cache';
 import type { EventRecorder } from '../kube/events';
 import type { Informer } from '../kube/informer';
 import type { Kube } from '../kube/resources';
-import { isConflict } from '../kube/errors';
+import { isConflict, isNotFound } from '../kube/errors';
+import { R } from '../kube/resources';
+import { invalid } from './errors';
 
 export interface ServiceContext {
   kube: Kube;
@@ -51,5 +53,18 @@ export async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 5): Pr
       if (!isConflict(err) || i >= attempts) throw err;
       await new Promise((r) => setTimeout(r, 10 * 2 ** i * Math.random()));
     }
+  }
+}
+
+/**
+ * The namespace a request names must exist (existence check, contract order: after validity).
+ * @throws ValidationError (400) naming `namespace` when it does not.
+ */
+export async function requireNamespace(ctx: ServiceContext, namespace: string): Promise<void> {
+  try {
+    await ctx.kube.get(R.namespace, undefined, namespace);
+  } catch (err) {
+    if (isNotFound(err)) throw invalid('namespace', `namespace ${namespace} does not exist`);
+    throw err;
   }
 }

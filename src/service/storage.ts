@@ -26,7 +26,7 @@ import {
   optObject,
   optString,
   optStringList,
-  positiveQuantity,
+  byteSize,
   reqString,
   resourceName,
 } from './validate';
@@ -106,7 +106,7 @@ export function validateCreateStorage(body: unknown): CreateStorageInput {
   const name = resourceName(b.name);
   const namespace = namespaceName(b.namespace, INSTANCE_NAMESPACE);
   if (namespace === STOCK_NAMESPACE) throw invalid('namespace', `storage may not be created in the stock namespace ${STOCK_NAMESPACE}`);
-  const size = positiveQuantity(b.size, 'size').text;
+  const size = byteSize(b.size, 'size').text;
   const storageClassName = optString(b.storageClassName, 'storageClassName') ?? DEFAULT_STORAGE_CLASS;
   const p = optObject(b.prepare, 'prepare');
   let prepare: PrepareSpec | undefined;
@@ -238,7 +238,7 @@ export async function updateStorage(ctx: ServiceContext, namespace: string, name
   if (!b) throw invalid('body', 'must be a JSON object');
   if ('prepare' in b) throw invalid('prepare', 'the prepare contract is immutable; use recover to start a new attempt');
   onlyKnownFields(b, 'body', ['size', 'accessor', 'name', 'namespace']);
-  const size = b.size === undefined || b.size === null ? undefined : positiveQuantity(b.size, 'size');
+  const size = b.size === undefined || b.size === null ? undefined : byteSize(b.size, 'size');
   const a = optObject(b.accessor, 'accessor');
   if (a) onlyKnownFields(a, 'accessor', ['enabled']);
   const accessorEnabled = a ? optBool(a.enabled, 'accessor.enabled') ?? false : undefined;

@@ -30,7 +30,7 @@ import { canonicalJSON } from '../kube/apply';
 import { isAlreadyExists, isConflict, isInvalid, isNotFound, kubeMessageOf } from '../kube/errors';
 import { R } from '../kube/resources';
 import { logger } from '../logger';
-import { awaitCached, awaitGone, retryOnConflict, type ServiceContext } from './context';
+import { awaitCached, awaitGone, requireNamespace, retryOnConflict, type ServiceContext } from './context';
 import { conflict, insufficientCapacity, invalid, notFound, ValidationError } from './errors';
 import { operationID as validOperationID, specName as validSpecName } from './operations';
 import { isObject, namespaceName, onlyKnownFields, optArray, optBool, optObject, optStringList, reqString, resourceName } from './validate';
@@ -434,6 +434,7 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
   const prior = unitOfOperation(ctx, input.operationID);
   if (prior && prior.metadata.annotations?.[ANNOTATIONS.requestHash] === hash) return { unit: toUnitView(prior), replay: true };
   // 2. Existence.
+  await requireNamespace(ctx, namespace);
   checkMountsExist(ctx, namespace, input.storageMounts);
   // 3. Conflicts.
   if (prior) throw conflict(`operationID ${input.operationID} was already used with another payload (unit ${prior.metadata.namespace}/${prior.metadata.name}); use a new operationID`);
@@ -572,6 +573,23 @@ export async function updateUnit(ctx: ServiceContext, namespace: string, name: s
     mapKubeError(err);
   }
   await awaitCached(ctx.cache.units, updated);
+  // Exclusivity under concurrency: two updates (or an update and a create) adding one storage may
+  // both pass the check above. Once this write is visible, a rival mounting a storage we just added
+  // means a race: this update gives way (its new mounts are taken back) and answers 409. Both sides
+  // may give way; never both keep the mount.
+  const before = new Set((current.spec.storageMounts ?? []).map((m) => m.name));
+  for (const m of (mounts ?? []).filter((x) => !before.has(x.name))) {
+    const rival = unitsMounting(ctx.cache, namespace, m.name).find((x) => x.metadata.uid !== updated.metadata.uid);
+    if (!rival) continue;
+    await retryOnConflict(async () => {
+      const live = await ctx.kube.get(R.unit, namespace, name);
+      const kept = (live.spec.storageMounts ?? []).filter((x) => before.has(x.name));
+      const spec = { ...live.spec, storageMounts: kept.length ? kept : undefined };
+      if (!kept.length) delete spec.storageMounts;
+      await ctx.kube.replace(R.unit, { ...live, spec });
+    });
+    throw conflict(`GPUStorage ${namespace}/${m.name} is already mounted by unit ${rival.metadata.name}; a storage is mounted by at most one active unit`);
+  }
   return toUnitView(ctx.cache.units.get(namespace, name) ?? updated);
 }
 

@@ -82,6 +82,20 @@ export function positiveQuantity(v: unknown, field: string): Quantity {
   return q;
 }
 
+/** Kubernetes keeps quantities as int64: the largest byte count it can hold. */
+const MAX_BYTES = 2n ** 63n - 1n;
+
+/**
+ * A size in bytes: a quantity greater than zero, a whole number of bytes, and within what the API
+ * server can represent (int64). @throws invalid_request naming the field.
+ */
+export function byteSize(v: unknown, field: string): Quantity {
+  const q = positiveQuantity(v, field);
+  if (q.num % q.den !== 0n) throw invalid(field, `"${q.text}" is not a whole number of bytes (use for example 512Mi or 20Gi)`);
+  if (q.num / q.den > MAX_BYTES) throw invalid(field, `"${q.text}" is larger than Kubernetes can represent (at most 8Ei)`);
+  return q;
+}
+
 /**
  * Refuses fields the API does not know, so a typo ("acessor") is an error naming it rather than
  * silently ignored. @throws invalid_request naming the first unknown field.

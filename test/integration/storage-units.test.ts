@@ -72,4 +72,24 @@ describe('storage and running units', () => {
     await eventually(async () => (await storage(copy)).phase === 'Ready', 'clone Ready while the reader runs');
     expect((await rest('DELETE', `/api/v1/gpu-units/${unit}?namespace=${NS}`)).status).toBe(204);
   });
+
+  it('two concurrent updates adding one storage never both keep it', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 2);
+    const [u1, u2] = [uniq('upd-a'), uniq('upd-b')];
+    for (const u of [u1, u2]) expect((await rest('POST', '/api/v1/gpu-units', unitBody(u, spec))).status).toBe(201);
+    for (let round = 0; round < 3; round++) {
+      const s = uniq('contested');
+      expect((await rest('POST', '/api/v1/gpu-storages', { name: s, namespace: NS, size: '1Gi' })).status).toBe(201);
+      const body = { storageMounts: [{ name: s, mountPath: '/data' }] };
+      const answers = await Promise.all([u1, u2].map((u) => rest('PUT', `/api/v1/gpu-units/${u}?namespace=${NS}`, body)));
+      const winners = answers.filter((a) => a.status === 200).length;
+      expect(winners).toBeLessThanOrEqual(1);
+      for (const a of answers.filter((x) => x.status !== 200)) expect(a.body?.error?.code).toBe('operation_conflict');
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await storage(s)).mountedBy.length).toBe(winners);
+      // Free the units for the next round.
+      for (const u of [u1, u2]) await rest('PUT', `/api/v1/gpu-units/${u}?namespace=${NS}`, { storageMounts: [] });
+    }
+  });
 });
