@@ -43,6 +43,8 @@ export const ANNOTATIONS = {
   stockClaimID: `${GROUP}/stock-claim-id`,
   sourceStockName: `${GROUP}/source-stock-name`,
   sourceStockNamespace: `${GROUP}/source-stock-namespace`,
+  /** UID of a clone's source when the clone was created through the API (it existed then). */
+  cloneSourceUID: `${GROUP}/clone-source-uid`,
   /** Hash of the spec we last applied to a child; equal hash means nothing to write. */
   appliedHash: `${GROUP}/applied-hash`,
 } as const;

@@ -174,8 +174,10 @@ export async function createStorage(ctx: ServiceContext, body: unknown): Promise
     throw invalid('storageClassName', `StorageClass ${input.storageClassName} does not exist`);
   }
   const from = input.prepare?.fromStorageName;
+  let sourceUID: string | undefined;
   if (from) {
     const src = ctx.cache.storages.get(namespace, from);
+    sourceUID = src?.metadata.uid;
     if (!src) throw invalid('prepare.fromStorageName', `source storage ${namespace}/${from} does not exist`);
     if (compareQuantities(parseQuantity(input.size)!, parseQuantity(src.spec.size)!) < 0) {
       throw invalid('size', `a clone must be at least as large as its source ${from} (${src.spec.size}); got ${input.size}`);
@@ -194,7 +196,12 @@ export async function createStorage(ctx: ServiceContext, body: unknown): Promise
   const obj: StorageObject = {
     apiVersion: API_VERSION,
     kind: 'GPUStorage',
-    metadata: { name, namespace, labels: { ...COMMON_LABELS, [LABELS.storage]: name } },
+    metadata: {
+      name,
+      namespace,
+      labels: { ...COMMON_LABELS, [LABELS.storage]: name },
+      ...(sourceUID ? { annotations: { [ANNOTATIONS.cloneSourceUID]: sourceUID } } : {}),
+    },
     spec: {
       size: input.size,
       storageClassName: input.storageClassName,

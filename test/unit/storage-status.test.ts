@@ -245,6 +245,8 @@ describe('planStorage: clone', () => {
     const gone = plan({ storage: clone(seen), pvc: bound, source: {} });
     expect(gone.status.prepare?.phase).toBe('Failed');
     expect(gone.status.prepare?.lastFailure?.reason).toBe('SourceDeleted');
+    const vouched = storage({ prepare: { fromStorageName: 'src' } }, undefined, { 'runtime.lokiwager.io/clone-source-uid': 'src-uid' });
+    expect(plan({ storage: vouched, pvc: bound, source: {} }).status.prepare?.lastFailure?.reason).toBe('SourceDeleted');
     const replaced = plan({ storage: clone(seen), pvc: bound, source: { storage: src('Ready', 'other-uid') } });
     expect(replaced.status.prepare?.lastFailure?.reason).toBe('SourceDeleted');
   });

@@ -254,7 +254,8 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
     if (src.cycle) {
       return { prepare: fail('CloneCycle', `clone cycle: ${src.cycle.join(' → ')}; a storage cannot be prepared from itself`), startJob: false, events };
     }
-    const seenUID = prev?.sourceUID;
+    // Seen by an earlier reconcile, or vouched for by the API when the clone was created.
+    const seenUID = prev?.sourceUID ?? storage.metadata.annotations?.[ANNOTATIONS.cloneSourceUID];
     const srcStorage = src.storage;
     if (!srcStorage || srcStorage.metadata.deletionTimestamp || (seenUID && srcStorage.metadata.uid !== seenUID)) {
       if (seenUID) {
