@@ -136,7 +136,7 @@ builder.queryFields((t) => ({
   }),
   storages: t.connection({
     type: StorageType,
-    description: 'Storages, by namespace and name; all namespaces when namespace is omitted.',
+    description: 'Storages, by namespace and name; all namespaces when namespace is omitted. At most 100 per page (Relay default); pageInfo.hasNextPage says when there are more.',
     args: {
       namespace: t.arg.string(),
       phase: t.arg({ type: StoragePhaseEnum }),
