@@ -2,7 +2,7 @@
  * The REST envelope of the original platform: `{"data": …}` or
  * `{"error": {"code": "…", "message": "…"}}` (../shared/spec/contract.md, "REST compatibility surface").
  */
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import { ServiceError } from '../service/errors';
 import { logger } from '../logger';
 
@@ -22,4 +22,23 @@ export function sendFailure(reply: FastifyReply, err: unknown, fallbackCode: str
   if (err instanceof ServiceError) return sendError(reply, err.httpStatus, err.code, err.message, err.field);
   logger.error({ err }, `unexpected error (${fallbackCode})`);
   return sendError(reply, 500, fallbackCode, 'unexpected error; see the service log');
+}
+
+/**
+ * A route handler in the envelope: `fn` answers `[status, data]` (`data` undefined: an empty body,
+ * as for 204); anything it throws answers through {@link sendFailure} with `fallbackCode` as the
+ * route-specific 500 code (contract: "500 with a route-specific code").
+ */
+export function handle<R extends RouteGenericInterface>(
+  fallbackCode: string,
+  fn: (req: FastifyRequest<R>) => Promise<[number, unknown]> | [number, unknown],
+): (req: FastifyRequest<R>, reply: FastifyReply) => Promise<FastifyReply> {
+  return async (req, reply) => {
+    try {
+      const [status, data] = await fn(req);
+      return data === undefined ? reply.status(status).send() : sendData(reply, status, data);
+    } catch (err) {
+      return sendFailure(reply, err, fallbackCode);
+    }
+  };
 }

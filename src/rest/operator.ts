@@ -8,29 +8,19 @@ import type { ServiceContext } from '../service/context';
 import { getOperation, seedStock } from '../service/operations';
 import { listStockUnits } from '../service/units';
 import { optString } from '../service/validate';
-import { sendData, sendFailure } from './envelope';
+import { handle } from './envelope';
+
+type StockQ = { Querystring: Record<string, unknown> };
+type JobQ = { Params: { operationID: string } };
 
 export function registerOperatorRoutes(app: FastifyInstance, svc: ServiceContext): void {
-  app.post('/api/v1/operator/stock-units', async (req, reply) => {
-    try {
+  app.post(
+    '/api/v1/operator/stock-units',
+    handle('stock_seed_failed', async (req) => {
       const { operation, replay } = await seedStock(svc, req.body);
-      return sendData(reply, replay ? 200 : 202, operation);
-    } catch (err) {
-      return sendFailure(reply, err, 'stock_seed_failed');
-    }
-  });
-  app.get<{ Querystring: Record<string, unknown> }>('/api/v1/operator/stock-units', async (req, reply) => {
-    try {
-      return sendData(reply, 200, listStockUnits(svc, optString(req.query.specName, 'specName')));
-    } catch (err) {
-      return sendFailure(reply, err, 'stock_list_failed');
-    }
-  });
-  app.get<{ Params: { operationID: string } }>('/api/v1/operator/jobs/:operationID', async (req, reply) => {
-    try {
-      return sendData(reply, 200, await getOperation(svc, req.params.operationID));
-    } catch (err) {
-      return sendFailure(reply, err, 'job_get_failed');
-    }
-  });
+      return [replay ? 200 : 202, operation];
+    }),
+  );
+  app.get<StockQ>('/api/v1/operator/stock-units', handle<StockQ>('stock_list_failed', (req) => [200, listStockUnits(svc, optString(req.query.specName, 'specName'))]));
+  app.get<JobQ>('/api/v1/operator/jobs/:operationID', handle<JobQ>('job_get_failed', async (req) => [200, await getOperation(svc, req.params.operationID)]));
 }

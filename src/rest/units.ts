@@ -7,50 +7,45 @@ import { INSTANCE_NAMESPACE } from '../api/constants';
 import type { ServiceContext } from '../service/context';
 import { createUnit, deleteUnit, getUnit, listUnits, unitRef, updateUnit } from '../service/units';
 import { namespaceName } from '../service/validate';
-import { sendData, sendFailure } from './envelope';
+import { handle } from './envelope';
 
 type Q = { Querystring: Record<string, unknown>; Params: { name: string } };
 
 export function registerUnitRoutes(app: FastifyInstance, svc: ServiceContext): void {
-  app.get<Q>('/api/v1/gpu-units', async (req, reply) => {
-    try {
+  app.get<Q>(
+    '/api/v1/gpu-units',
+    handle<Q>('gpuunit_list_failed', (req) => {
       const ns = req.query.namespace ? namespaceName(req.query.namespace, INSTANCE_NAMESPACE) : undefined;
-      return sendData(reply, 200, listUnits(svc, ns));
-    } catch (err) {
-      return sendFailure(reply, err, 'gpuunit_list_failed');
-    }
-  });
-  app.post('/api/v1/gpu-units', async (req, reply) => {
-    try {
+      return [200, listUnits(svc, ns)];
+    }),
+  );
+  app.post(
+    '/api/v1/gpu-units',
+    handle('gpuunit_create_failed', async (req) => {
       const { unit, replay } = await createUnit(svc, req.body);
-      return sendData(reply, replay ? 200 : 201, unit);
-    } catch (err) {
-      return sendFailure(reply, err, 'gpuunit_create_failed');
-    }
-  });
-  app.get<Q>('/api/v1/gpu-units/:name', async (req, reply) => {
-    try {
+      return [replay ? 200 : 201, unit];
+    }),
+  );
+  app.get<Q>(
+    '/api/v1/gpu-units/:name',
+    handle<Q>('gpuunit_get_failed', (req) => {
       const ref = unitRef(req.query.namespace, req.params.name);
-      return sendData(reply, 200, getUnit(svc, ref.namespace, ref.name));
-    } catch (err) {
-      return sendFailure(reply, err, 'gpuunit_get_failed');
-    }
-  });
-  app.put<Q>('/api/v1/gpu-units/:name', async (req, reply) => {
-    try {
+      return [200, getUnit(svc, ref.namespace, ref.name)];
+    }),
+  );
+  app.put<Q>(
+    '/api/v1/gpu-units/:name',
+    handle<Q>('gpuunit_update_failed', async (req) => {
       const ref = unitRef(req.query.namespace, req.params.name);
-      return sendData(reply, 200, await updateUnit(svc, ref.namespace, ref.name, req.body));
-    } catch (err) {
-      return sendFailure(reply, err, 'gpuunit_update_failed');
-    }
-  });
-  app.delete<Q>('/api/v1/gpu-units/:name', async (req, reply) => {
-    try {
+      return [200, await updateUnit(svc, ref.namespace, ref.name, req.body)];
+    }),
+  );
+  app.delete<Q>(
+    '/api/v1/gpu-units/:name',
+    handle<Q>('gpuunit_delete_failed', async (req) => {
       const ref = unitRef(req.query.namespace, req.params.name);
       await deleteUnit(svc, ref.namespace, ref.name);
-      return reply.status(204).send();
-    } catch (err) {
-      return sendFailure(reply, err, 'gpuunit_delete_failed');
-    }
-  });
+      return [204, undefined];
+    }),
+  );
 }
