@@ -2,7 +2,7 @@
  * The storage domain of the GraphQL API: the Storage type, its queries, inputs, mutations and
  * subscriptions. Thin over src/service/storage.ts (the same rules serve REST).
  */
-import { resolveArrayConnection } from '@pothos/plugin-relay';
+import { resolveArrayConnection, encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder';
 import { ConditionType, MUTATION_ERRORS, WatchEventTypeEnum } from './common';
 import { informerStream, type WatchEvent } from '../stream';
@@ -289,7 +289,7 @@ builder.mutationFields((t) => ({
     resolve: async (_r, { input }, ctx) => {
       const ref = storageRef(input.namespace, input.name);
       await deleteStorage(ctx.svc, ref.namespace, ref.name);
-      return { id: Buffer.from(`Storage:${ref.namespace}/${ref.name}`).toString('base64'), ...ref };
+      return { id: encodeGlobalID('Storage', `${ref.namespace}/${ref.name}`), ...ref };
     },
   }),
 }));

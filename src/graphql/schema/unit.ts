@@ -5,7 +5,7 @@
  * same rules serve REST).
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { resolveArrayConnection } from '@pothos/plugin-relay';
+import { resolveArrayConnection, encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder';
 import { ConditionType, WatchEventTypeEnum } from './common';
 import { StorageType } from './storage';
@@ -300,7 +300,7 @@ builder.mutationFields((t) => ({
     resolve: async (_r, { input }, ctx) => {
       const ref = unitRef(input.namespace, input.name);
       await deleteUnit(ctx.svc, ref.namespace, ref.name);
-      return { id: Buffer.from(`Unit:${ref.namespace}/${ref.name}`).toString('base64'), ...ref };
+      return { id: encodeGlobalID('Unit', `${ref.namespace}/${ref.name}`), ...ref };
     },
   }),
 }));
