@@ -43,6 +43,8 @@ export const ANNOTATIONS = {
   stockClaimID: `${GROUP}/stock-claim-id`,
   sourceStockName: `${GROUP}/source-stock-name`,
   sourceStockNamespace: `${GROUP}/source-stock-namespace`,
+  /** `<unit>@<epoch ms>`: the unit that holds this storage's mount (src/service/mounts.ts). */
+  mountedBy: `${GROUP}/mounted-by`,
   /** UID of a clone's source when the clone was created through the API (it existed then). */
   cloneSourceUID: `${GROUP}/clone-source-uid`,
   /** Hash of the spec we last applied to a child; equal hash means nothing to write. */

@@ -18,6 +18,7 @@ import { R } from '../kube/resources';
 import { runningWriterOf, unitsMounting } from '../controllers/storage/controller';
 import { currentDigest } from '../controllers/storage/status';
 import { awaitCached, awaitGone, retryOnConflict, type ServiceContext } from './context';
+import { reservationAlive, reservationOf } from './mounts';
 import { conflict, invalid, notFound, ValidationError } from './errors';
 import {
   namespaceName,
@@ -325,22 +326,34 @@ export async function recoverStorage(ctx: ServiceContext, namespace: string, nam
  * @throws ServiceError 404; 409 while an active unit mounts it or a clone from it has not succeeded.
  */
 export async function deleteStorage(ctx: ServiceContext, namespace: string, name: string): Promise<void> {
-  const s = getStorageObject(ctx, namespace, name);
-  const mounted = unitsMounting(ctx.cache, namespace, name).map((u) => u.metadata.name);
-  if (mounted.length) throw conflict(`GPUStorage ${namespace}/${name} is mounted by unit ${mounted.join(', ')}; delete or update the unit first`);
-  const clones = ctx.cache.storages
-    .list(namespace)
-    .filter((c) => c.spec.prepare?.fromStorageName === name && c.status?.prepare?.phase !== 'Succeeded' && !c.metadata.deletionTimestamp)
-    .map((c) => c.metadata.name);
-  if (clones.length) throw conflict(`GPUStorage ${namespace}/${name} is the source of clone ${clones.join(', ')} that has not yet succeeded`);
-  await retryOnConflict(async () => {
+  getStorageObject(ctx, namespace, name);
+  // Checks and delete share one resourceVersion: a mount reserved meanwhile (src/service/mounts.ts)
+  // makes the delete fail with 409, and the checks run again on the live object.
+  const uid = await retryOnConflict(async () => {
+    let s: StorageObject;
     try {
-      await ctx.kube.delete(R.storage, namespace, name, { uid: s.metadata.uid });
+      s = await ctx.kube.get(R.storage, namespace, name);
+    } catch (err) {
+      if (isNotFound(err)) throw notFound('gpustorage_not_found', `GPUStorage ${namespace}/${name} not found`);
+      throw err;
+    }
+    const mounted = unitsMounting(ctx.cache, namespace, name).map((u) => u.metadata.name);
+    const r = reservationOf(s);
+    if (r && !mounted.includes(r.unit) && reservationAlive(ctx, namespace, name, r)) mounted.push(r.unit);
+    if (mounted.length) throw conflict(`GPUStorage ${namespace}/${name} is mounted by unit ${mounted.join(', ')}; delete or update the unit first`);
+    const clones = ctx.cache.storages
+      .list(namespace)
+      .filter((c) => c.spec.prepare?.fromStorageName === name && c.status?.prepare?.phase !== 'Succeeded' && !c.metadata.deletionTimestamp)
+      .map((c) => c.metadata.name);
+    if (clones.length) throw conflict(`GPUStorage ${namespace}/${name} is the source of clone ${clones.join(', ')} that has not yet succeeded`);
+    try {
+      await ctx.kube.delete(R.storage, namespace, name, { uid: s.metadata.uid, resourceVersion: s.metadata.resourceVersion });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+    return s.metadata.uid;
   });
-  await awaitGone(ctx.cache.storages, namespace, name, s.metadata.uid);
+  await awaitGone(ctx.cache.storages, namespace, name, uid);
 }
 
 /** Validates a `{namespace, name}` pair from a path or arguments. */

@@ -31,6 +31,7 @@ import { isAlreadyExists, isConflict, isInvalid, isNotFound, kubeMessageOf } fro
 import { R } from '../kube/resources';
 import { logger } from '../logger';
 import { awaitCached, awaitGone, requireNamespace, retryOnConflict, type ServiceContext } from './context';
+import { releaseMounts, reserveMounts } from './mounts';
 import { conflict, insufficientCapacity, invalid, notFound, ValidationError } from './errors';
 import { operationID as validOperationID, specName as validSpecName } from './operations';
 import { isObject, namespaceName, onlyKnownFields, optArray, optBool, optObject, optStringList, reqString, resourceName } from './validate';
@@ -411,13 +412,6 @@ async function release(ctx: ServiceContext, stock: UnitObject, claimID: string):
   }
 }
 
-/** Orders units by creation (time, then name): of two units racing for one storage, the earlier keeps it. */
-function createdBefore(a: GPUUnit, b: GPUUnit): boolean {
-  const ta = Date.parse(String(a.metadata.creationTimestamp ?? '')) || 0;
-  const tb = Date.parse(String(b.metadata.creationTimestamp ?? '')) || 0;
-  return ta !== tb ? ta < tb : a.metadata.name! < b.metadata.name!;
-}
-
 /**
  * Creates an active unit by consuming one Ready, unclaimed stock unit of `specName`.
  * @returns the unit's view and `replay` (true: the same operationID and payload were accepted
@@ -441,6 +435,21 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
   if (ctx.cache.units.get(namespace, name)) throw conflict(`GPUUnit ${namespace}/${name} already exists`);
   const clash = mountConflict(ctx, namespace, name, input.storageMounts);
   if (clash) throw conflict(`GPUStorage ${namespace}/${clash.storage} is already mounted by unit ${clash.unit}; a storage is mounted by at most one active unit`);
+  // Exclusivity, atomically: reserve the mounts (released again if anything below fails).
+  await reserveMounts(ctx, namespace, name, input.storageMounts);
+  let succeeded = false;
+  try {
+    const result = await createReserved(ctx, input, hash);
+    succeeded = true;
+    return result;
+  } finally {
+    if (!succeeded && !ctx.cache.units.get(namespace, name)) await releaseMounts(ctx, namespace, name, (input.storageMounts ?? []).map((m) => m.name));
+  }
+}
+
+/** createUnit once its mounts are reserved: capacity (claim a stock unit), create, consume. */
+async function createReserved(ctx: ServiceContext, input: CreateUnitInput, hash: string): Promise<{ unit: UnitView; replay: boolean }> {
+  const { name, namespace } = input;
   // 4. Capacity: claim a stock unit.
   const { stock, claimID } = await claimStock(ctx, input.specName);
   const obj: UnitObject = {
@@ -484,22 +493,6 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
       throw conflict(`GPUUnit ${namespace}/${name} already exists`);
     }
     mapKubeError(err);
-  }
-  // Exclusivity under concurrency: two creates naming one storage may both pass the check above;
-  // once both are visible, the later one (creation time, then name) gives way.
-  if (input.storageMounts?.length) {
-    await awaitCached(ctx.cache.units, created);
-    for (const m of input.storageMounts) {
-      const rival = unitsMounting(ctx.cache, namespace, m.name).find((u) => u.metadata.uid !== created.metadata.uid && createdBefore(u, created));
-      if (rival) {
-        await ctx.kube.delete(R.unit, namespace, name, { uid: created.metadata.uid }).catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-        });
-        await release(ctx, stock, claimID);
-        await awaitGone(ctx.cache.units, namespace, name, created.metadata.uid);
-        throw conflict(`GPUStorage ${namespace}/${m.name} is already mounted by unit ${rival.metadata.name}; a storage is mounted by at most one active unit`);
-      }
-    }
   }
   // The stock unit is consumed: delete it (uid precondition: never a re-created namesake).
   try {
@@ -557,6 +550,12 @@ export async function updateUnit(ctx: ServiceContext, namespace: string, name: s
   const clash = mountConflict(ctx, namespace, name, mounts);
   if (clash) throw conflict(`GPUStorage ${namespace}/${clash.storage} is already mounted by unit ${clash.unit}; a storage is mounted by at most one active unit`);
   if (canonicalJSON(wanted) === canonicalJSON(current.spec)) return toUnitView(current);
+  // Exclusivity, atomically: reserve the storages this update adds; release those it drops after.
+  const before = new Set((current.spec.storageMounts ?? []).map((m) => m.name));
+  const after = new Set((wanted.storageMounts ?? []).map((m) => m.name));
+  const added = (wanted.storageMounts ?? []).filter((m) => !before.has(m.name));
+  const removed = [...before].filter((n) => !after.has(n));
+  await reserveMounts(ctx, namespace, name, added);
   let updated: UnitObject;
   try {
     let base: UnitObject = current;
@@ -569,27 +568,12 @@ export async function updateUnit(ctx: ServiceContext, namespace: string, name: s
       }
     });
   } catch (err) {
+    await releaseMounts(ctx, namespace, name, added.map((m) => m.name));
     if (isNotFound(err)) throw notFound('gpuunit_not_found', `GPUUnit ${namespace}/${name} not found`);
     mapKubeError(err);
   }
   await awaitCached(ctx.cache.units, updated);
-  // Exclusivity under concurrency: two updates (or an update and a create) adding one storage may
-  // both pass the check above. Once this write is visible, a rival mounting a storage we just added
-  // means a race: this update gives way (its new mounts are taken back) and answers 409. Both sides
-  // may give way; never both keep the mount.
-  const before = new Set((current.spec.storageMounts ?? []).map((m) => m.name));
-  for (const m of (mounts ?? []).filter((x) => !before.has(x.name))) {
-    const rival = unitsMounting(ctx.cache, namespace, m.name).find((x) => x.metadata.uid !== updated.metadata.uid);
-    if (!rival) continue;
-    await retryOnConflict(async () => {
-      const live = await ctx.kube.get(R.unit, namespace, name);
-      const kept = (live.spec.storageMounts ?? []).filter((x) => before.has(x.name));
-      const spec = { ...live.spec, storageMounts: kept.length ? kept : undefined };
-      if (!kept.length) delete spec.storageMounts;
-      await ctx.kube.replace(R.unit, { ...live, spec });
-    });
-    throw conflict(`GPUStorage ${namespace}/${m.name} is already mounted by unit ${rival.metadata.name}; a storage is mounted by at most one active unit`);
-  }
+  await releaseMounts(ctx, namespace, name, removed);
   return toUnitView(ctx.cache.units.get(namespace, name) ?? updated);
 }
 
@@ -607,4 +591,5 @@ export async function deleteUnit(ctx: ServiceContext, namespace: string, name: s
     if (!isNotFound(err) && !isConflict(err)) throw err;
   }
   await awaitGone(ctx.cache.units, namespace, name, u.metadata.uid);
+  await releaseMounts(ctx, namespace, name, (u.spec.storageMounts ?? []).map((m) => m.name));
 }

@@ -92,4 +92,31 @@ describe('storage and running units', () => {
       for (const u of [u1, u2]) await rest('PUT', `/api/v1/gpu-units/${u}?namespace=${NS}`, { storageMounts: [] });
     }
   });
+
+  it('deleting a storage and creating a unit that mounts it, at once: never both succeed', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 3);
+    for (let round = 0; round < 3; round++) {
+      const s = uniq('racy');
+      expect((await rest('POST', '/api/v1/gpu-storages', { name: s, namespace: NS, size: '1Gi' })).status).toBe(201);
+      const u = uniq('racer');
+      const [del, made] = await Promise.all([
+        rest('DELETE', `/api/v1/gpu-storages/${s}?namespace=${NS}`),
+        rest('POST', '/api/v1/gpu-units', unitBody(u, spec, { storageMounts: [{ name: s, mountPath: '/data' }] })),
+      ]);
+      expect([del.status, made.status], JSON.stringify([del.body, made.body])).not.toEqual([204, 201]);
+      if (made.status === 201) expect((await rest('DELETE', `/api/v1/gpu-units/${u}?namespace=${NS}`)).status).toBe(204);
+    }
+  });
+
+  it('concurrent creates of units mounting one storage: exactly one succeeds', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 4);
+    const s = uniq('one-owner');
+    expect((await rest('POST', '/api/v1/gpu-storages', { name: s, namespace: NS, size: '1Gi' })).status).toBe(201);
+    const answers = await Promise.all([0, 1, 2, 3].map(() => rest('POST', '/api/v1/gpu-units', unitBody(uniq('claimant'), spec, { storageMounts: [{ name: s, mountPath: '/data' }] }))));
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 409, 409, 409]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await storage(s)).mountedBy).toHaveLength(1);
+  });
 });
