@@ -15,6 +15,10 @@
  * claim id); delete the stock unit with a uid precondition. A failure after the claim releases it
  * (a JSON patch that tests the claim id first); a process that crashes in between leaves a claim
  * that the unit controller completes (the active unit exists) or releases (older than 60 s).
+ *
+ * Exclusivity is checked against the cache first (a clear 409 in the contract's order), then made
+ * atomic by reserving each mounted storage (./mounts.ts) just before the capacity step; the
+ * reservation is taken back when the request fails afterwards (insufficient capacity included).
  * Source: ../shared/spec/contract.md ("GPUUnit", "Rules the API enforces", "Unit view fields").
  */
 import { randomUUID } from 'node:crypto';
