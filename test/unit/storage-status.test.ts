@@ -173,6 +173,18 @@ describe('planStorage: prepare from image', () => {
     expect(q.status.phase).toBe('Ready');
   });
 
+  it('corrects a final phase edited by hand from the attempt\'s Job while it exists', () => {
+    const forged: GPUStorageStatus = { prepare: { ...started.prepare!, phase: 'Succeeded' } };
+    const p = plan({
+      storage: storage({ prepare: imagePrepare }, forged),
+      pvc: bound,
+      job: job([{ type: 'Failed', reason: 'BackoffLimitExceeded', message: 'x' }]),
+      jobPods: [pod('Failed', { exitCode: 1 })],
+    });
+    expect(p.status.prepare?.phase).toBe('Failed');
+    expect(p.status.phase).toBe('Failed');
+  });
+
   it('fails an attempt whose Job was deleted before it finished', () => {
     const p = plan({ storage: storage({ prepare: imagePrepare }, started), pvc: bound });
     expect(p.startJob).toBe(false);

@@ -172,15 +172,18 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
     return withRecovery({ ...base, phase: 'Failed', message, completionTime: base.completionTime ?? now, lastFailure });
   };
 
-  // A recorded outcome for this digest is final (never re-run a vanished Job, never flap).
-  if (sameAttempt && prev && FINAL.has(prev.phase)) {
+  // A recorded outcome for this digest is final (never re-run a vanished Job, never flap) — as
+  // long as the attempt's Job, while it still exists, says the same (a status edited by hand is
+  // corrected from the Job).
+  const outcome = obs.job ? jobOutcome(obs.job) : undefined;
+  const jobAgrees = !obs.job || (outcome?.done === 'succeeded' ? 'Succeeded' : outcome?.done === 'failed' ? 'Failed' : undefined) === prev?.phase;
+  if (sameAttempt && prev && FINAL.has(prev.phase) && jobAgrees) {
     return { prepare: withRecovery({ ...base, phase: prev.phase, message: prev.message, lastFailure: prev.lastFailure }), startJob: false, events };
   }
 
   // The attempt's Job exists: its conditions and pods tell the phase.
   if (obs.job) {
     const pods = obs.jobPods ?? [];
-    const outcome = jobOutcome(obs.job);
     // The status may not have recorded this Job yet (its write lost a race): count the attempt now.
     const recorded = sameAttempt && prev?.jobName === jobName;
     const created = obs.job.metadata?.creationTimestamp;
