@@ -312,6 +312,25 @@ describe('hand edits', () => {
   });
 });
 
+describe('re-create under the same name', () => {
+  it('never adopts the children of the deleted namesake: fresh PVC, Job and accessor, owned by the new storage', async () => {
+    const name = uniq('again');
+    await create({ name, prepare: seed, accessor: { enabled: true } });
+    await until(name, (s) => s.phase === 'Ready', 'first one ready');
+    const oldPVC = (await adminKube().get(R.pvc, NS, name)).metadata!.uid;
+    await kubectl('delete', 'gpustorage', '-n', NS, name, '--wait=false');
+    await eventually(async () => (await rest('POST', '/api/v1/gpu-storages', { name, namespace: NS, size: '1Gi', prepare: seed, accessor: { enabled: true } })).status === 201, 're-created', 30_000);
+    const fresh = await until(name, (s) => s.phase === 'Ready', 'second one ready', 90_000);
+    const pvc = await adminKube().get(R.pvc, NS, name);
+    expect(pvc.metadata!.uid).not.toBe(oldPVC);
+    expect(pvc.metadata!.deletionTimestamp).toBeUndefined();
+    const owner = (o: { metadata?: { ownerReferences?: { uid: string }[] } }) => o.metadata?.ownerReferences?.[0]?.uid;
+    expect(owner(pvc)).toBe(fresh.uid);
+    for (const j of await jobsOf(name)) expect(owner(j)).toBe(fresh.uid);
+    expect(owner(await adminKube().get(R.deployment, NS, accessorName(name)))).toBe(fresh.uid);
+  });
+});
+
 describe('delete', () => {
   it('deletes the storage and, by garbage collection, everything it owns; GET after DELETE is 404', async () => {
     const name = uniq('gone');

@@ -161,6 +161,19 @@ export class StorageController extends Controller {
     const now = new Date().toISOString();
     const prev = storage.status;
 
+    // 0. Children left by an earlier storage of the same name (deleted; garbage collection still
+    // running) are never adopted: applying over them would rewrite their ownerReference and hand
+    // the old data (or a terminating PVC) to the new storage. Wait until they are gone.
+    const leftovers = this.leftoversOf(storage);
+    if (leftovers.length) {
+      const plan = planStorage({ storage, now });
+      await this.writeStatus(storage, plan.status, {
+        reason: 'StoragePending',
+        message: `waiting for ${leftovers.join(', ')} of an earlier GPUStorage ${name} to be deleted`,
+      });
+      return { requeueAfterMs: 2000 };
+    }
+
     // 1. The PVC.
     let pvcError: string | undefined;
     try {
@@ -240,23 +253,54 @@ export class StorageController extends Controller {
     }
 
     // 5. Status, written only when it changed.
-    const status: GPUStorageStatus = plan.status;
-    if (pvcError) {
-      status.phase = 'Pending';
-      status.conditions = mergeConditions(
-        prev?.conditions,
-        [{ type: 'Ready', status: 'False', reason: 'StoragePVCSyncFailed', message: `could not apply PersistentVolumeClaim ${name}: ${pvcError}` }, ...(status.conditions ?? []).filter((c) => c.type !== 'Ready')],
-        storage.metadata.generation,
-        now,
-      );
-    }
-    if (!sameStatus(prev, status)) {
-      status.lastSyncTime = now;
-      await this.kube.replace(R.storage, { ...storage, status }, 'status');
-      log.debug({ key, phase: status.phase, prepare: status.prepare?.phase }, 'status updated');
-    }
+    await this.writeStatus(
+      storage,
+      plan.status,
+      pvcError ? { reason: 'StoragePVCSyncFailed', message: `could not apply PersistentVolumeClaim ${name}: ${pvcError}` } : undefined,
+    );
 
     // 6. Events, once the status that records the transition is written.
     for (const e of plan.events) await this.recorder.record(storage, e.type, e.reason, e.message);
+  }
+
+  /**
+   * Writes `status` through the status subresource when it differs from the stored one.
+   * `notReady` replaces the Ready condition (phase Pending) when something outside the plan
+   * blocks the storage.
+   */
+  private async writeStatus(storage: GPUStorage & KubernetesObject, status: GPUStorageStatus, notReady?: { reason: string; message: string }): Promise<void> {
+    const prev = storage.status;
+    if (notReady) {
+      status.phase = 'Pending';
+      status.conditions = mergeConditions(
+        prev?.conditions,
+        [{ type: 'Ready', status: 'False', ...notReady }, ...(status.conditions ?? []).filter((c) => c.type !== 'Ready')],
+        storage.metadata.generation,
+        new Date().toISOString(),
+      );
+    }
+    if (sameStatus(prev, status)) return;
+    status.lastSyncTime = new Date().toISOString();
+    await this.kube.replace(R.storage, { ...storage, status }, 'status');
+    log.debug({ key: objectKey(storage), phase: status.phase, prepare: status.prepare?.phase }, 'status updated');
+  }
+
+  /** Children named for this storage that belong to another (earlier) owner, or are being deleted (PVC). */
+  private leftoversOf(storage: GPUStorage): string[] {
+    const ns = storage.metadata.namespace!;
+    const name = storage.metadata.name!;
+    const uid = storage.metadata.uid;
+    const foreign = (o: KubernetesObject | undefined) => {
+      const owner = o?.metadata?.ownerReferences?.find((r) => r.controller);
+      return !!owner && owner.uid !== uid;
+    };
+    const out: string[] = [];
+    const pvc = this.cache.pvcs.get(ns, name);
+    if (foreign(pvc) || pvc?.metadata?.deletionTimestamp) out.push(`PersistentVolumeClaim ${name}`);
+    for (const j of this.cache.jobs.list(ns)) if (j.metadata?.labels?.[LABELS.storage] === name && foreign(j)) out.push(`Job ${j.metadata?.name}`);
+    const acc = accessorName(name);
+    if (foreign(this.cache.deployments.get(ns, acc))) out.push(`Deployment ${acc}`);
+    if (foreign(this.cache.services.get(ns, acc))) out.push(`Service ${acc}`);
+    return out;
   }
 }
