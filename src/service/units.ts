@@ -36,7 +36,7 @@ import { R } from '../kube/resources';
 import { logger } from '../logger';
 import { awaitCached, awaitGone, requireNamespace, retryOnConflict, type ServiceContext } from './context';
 import { releaseMounts, reserveMounts } from './mounts';
-import { conflict, insufficientCapacity, invalid, notFound, ValidationError } from './errors';
+import { CapacityError, conflict, insufficientCapacity, invalid, notFound, ValidationError } from './errors';
 import { operationID as validOperationID, specName as validSpecName } from './operations';
 import { isObject, namespaceName, onlyKnownFields, optArray, optBool, optObject, optStringList, reqString, resourceName } from './validate';
 
@@ -442,13 +442,45 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
   // Exclusivity, atomically: reserve the mounts (released again if anything below fails).
   await reserveMounts(ctx, namespace, name, input.storageMounts);
   let succeeded = false;
+  const twinKey = `${namespace}/${name}/${input.operationID}/${hash}`;
+  inFlight.set(twinKey, (inFlight.get(twinKey) ?? 0) + 1);
   try {
     const result = await createReserved(ctx, input, hash);
     succeeded = true;
     return result;
+  } catch (err) {
+    // The same request sent twice at once (a client retrying): the twin may hold the last stock
+    // unit and be creating the unit right now. Idempotency answers before capacity: wait briefly
+    // for the twin's unit and answer with it as a replay.
+    if (err instanceof CapacityError && (inFlight.get(twinKey) ?? 0) > 1) {
+      const twin = await replayOf(ctx, namespace, name, input.operationID, hash);
+      if (twin) {
+        succeeded = true;
+        return { unit: toUnitView(twin), replay: true };
+      }
+    }
+    throw err;
   } finally {
+    const n = (inFlight.get(twinKey) ?? 1) - 1;
+    if (n > 0) inFlight.set(twinKey, n);
+    else inFlight.delete(twinKey);
     if (!succeeded && !ctx.cache.units.get(namespace, name)) await releaseMounts(ctx, namespace, name, (input.storageMounts ?? []).map((m) => m.name));
   }
+}
+
+/** Create requests in progress in this process, by unit, operationID and payload hash: twins. */
+const inFlight = new Map<string, number>();
+
+/**
+ * The unit `namespace/name` made by the same operation and payload, waiting up to `timeoutMs` for
+ * a concurrent twin request to create it; undefined when none appears.
+ */
+async function replayOf(ctx: ServiceContext, namespace: string, name: string, operationID: string, hash: string, timeoutMs = 5000): Promise<UnitObject | undefined> {
+  const same = (u: UnitObject | undefined) =>
+    !!u && u.metadata.annotations?.[ANNOTATIONS.operationID] === operationID && u.metadata.annotations?.[ANNOTATIONS.requestHash] === hash;
+  await ctx.cache.units.waitFor(namespace, name, (u) => same(u), timeoutMs);
+  const u = ctx.cache.units.get(namespace, name);
+  return same(u) ? u : undefined;
 }
 
 /** createUnit once its mounts are reserved: capacity (claim a stock unit), create, consume. */

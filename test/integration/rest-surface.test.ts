@@ -84,6 +84,9 @@ describe('REST envelope and errors', () => {
     const c = await rest('POST', '/api/v1/gpu-storages', { name, namespace: NS, size: '1Gi' });
     expect(c.status).toBe(409);
     expect(c.body?.error?.code).toBe('operation_conflict');
+    // 1.5Gi is a whole number of bytes: accepted by the service and by the CRD alike.
+    const fractional = await rest('POST', '/api/v1/gpu-storages', { name: uniq('onefive'), namespace: NS, size: '1.5Gi' });
+    expect(fractional.status, JSON.stringify(fractional.body)).toBe(201);
     // Reads follow writes: the list right after create shows it; GET right after DELETE is 404.
     const list = await rest('GET', `/api/v1/gpu-storages?namespace=${NS}`);
     expect((list.body!.data as { name: string }[]).some((s) => s.name === name)).toBe(true);

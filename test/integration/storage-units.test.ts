@@ -119,4 +119,13 @@ describe('storage and running units', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect((await storage(s)).mountedBy).toHaveLength(1);
   });
+
+  it('the same create sent four times at once with one stock unit left: one 201 and three 200 replays', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 1);
+    const body = unitBody(uniq('twin'), spec);
+    const answers = await Promise.all([0, 1, 2, 3].map(() => rest('POST', '/api/v1/gpu-units', body)));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 201]);
+    expect(new Set(answers.map((a) => a.body?.data?.uid)).size).toBe(1);
+  });
 });
