@@ -28,7 +28,6 @@ import {
   optString,
   optStringList,
   byteSize,
-  reqString,
   resourceName,
 } from './validate';
 
@@ -358,5 +357,5 @@ export async function deleteStorage(ctx: ServiceContext, namespace: string, name
 
 /** Validates a `{namespace, name}` pair from a path or arguments. */
 export function storageRef(namespace: unknown, name: unknown): { namespace: string; name: string } {
-  return { namespace: namespaceName(namespace, INSTANCE_NAMESPACE), name: reqString(name, 'name') };
+  return { namespace: namespaceName(namespace, INSTANCE_NAMESPACE), name: resourceName(name, 'name') };
 }

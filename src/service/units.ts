@@ -324,7 +324,7 @@ export function listStockUnits(ctx: ServiceContext, specName?: string): UnitView
 
 /** Validates a `{namespace, name}` pair from a path or arguments. */
 export function unitRef(namespace: unknown, name: unknown): { namespace: string; name: string } {
-  return { namespace: namespaceName(namespace, INSTANCE_NAMESPACE), name: reqString(name, 'name') };
+  return { namespace: namespaceName(namespace, INSTANCE_NAMESPACE), name: resourceName(name, 'name') };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -105,6 +105,13 @@ describe('GraphQL storage queries and mutations over HTTP', () => {
     expect(bad.errors![0]!.message).toContain('DNS-1123 label');
   });
 
+  it('node(id) resolves only well-formed IDs: extra path segments give null', async () => {
+    const id = Buffer.from('Storage:runtime-instance/a/b').toString('base64');
+    const res = await gql<{ node: unknown }, { id: string }>('query($id: ID!) { node(id: $id) { id } }', { id });
+    expect(res.errors).toBeUndefined();
+    expect(res.data?.node).toBeNull();
+  });
+
   it('a variable of the wrong type is a 400 BAD_USER_INPUT naming the input field', async () => {
     const res = await fetch(`${testEnv().url}/graphql`, {
       method: 'POST',

@@ -44,6 +44,8 @@ describe('REST envelope and errors', () => {
       ['POST', '/api/v1/operator/stock-units', '{}', 400, 'invalid_request'],
       ['GET', '/api/v1/gpu-storages/x?namespace=NOT_VALID', undefined, 400, 'invalid_request', 'namespace'],
       ['GET', '/api/v1/nothing-here', undefined, 404, 'not_found'],
+      ['DELETE', '/api/v1/gpu-units/BAD!', undefined, 400, 'invalid_request', 'name'],
+      ['GET', '/api/v1/gpu-storages/Not_A_Name', undefined, 400, 'invalid_request', 'name'],
       ['PATCH', '/api/v1/gpu-storages/x', '{}', 405, 'method_not_allowed'],
       ['DELETE', '/api/v1/gpu-storages', undefined, 405, 'method_not_allowed'],
     ];

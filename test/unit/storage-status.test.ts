@@ -271,6 +271,7 @@ describe('planStorage: accessor', () => {
     const waiting = plan({ storage: storage({ prepare: imagePrepare, accessor: { enabled: true } }), pvc: bound });
     expect(waiting.accessor).toEqual({ present: false });
     expect(waiting.status.accessor?.phase).toBe('Pending');
+    expect(waiting.status.accessor?.accessURL).toBeUndefined(); // no Service yet, no URL
 
     const p = plan({ storage: storage({ accessor: { enabled: true } }), pvc: bound });
     expect(p.accessor).toEqual({ present: true, replicas: 1 });

@@ -300,8 +300,9 @@ function planAccessor(obs: StorageObservation, prepareReady: boolean, prepareBus
   const serviceName = accessorName(name);
   const ids = { serviceName, accessURL: serviceURL('http', serviceName, ns, ACCESSOR_PORT) };
   if (!prepareReady) {
+    // The Service name and URL are reported only once the accessor exists.
     return {
-      status: { phase: 'Pending', ...ids, readyReplicas: 0, message: prepareBusy ? 'scaled to zero while a prepare attempt runs' : 'waiting for prepare to succeed' },
+      status: { phase: 'Pending', ...(obs.accessor ? ids : {}), readyReplicas: 0, message: prepareBusy ? 'scaled to zero while a prepare attempt runs' : 'waiting for prepare to succeed' },
       desired: obs.accessor ? { present: true, replicas: 0 } : { present: false },
     };
   }

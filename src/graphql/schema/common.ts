@@ -84,3 +84,12 @@ export const WatchEventTypeEnum = builder.enumType('WatchEventType', {
   description: 'Kind of change; the first events of a subscription carry the current state as ADDED.',
   values: ['ADDED', 'MODIFIED', 'DELETED'] as const,
 });
+
+/**
+ * The `namespace/name` local part of a global ID, or undefined unless it is exactly two non-empty
+ * segments (so `node(id)` never resolves an ID to an object whose own ID differs).
+ */
+export function namespacedID(id: string): { namespace: string; name: string } | undefined {
+  const parts = id.split('/');
+  return parts.length === 2 && parts[0] && parts[1] ? { namespace: parts[0], name: parts[1] } : undefined;
+}

@@ -4,7 +4,7 @@
  */
 import { resolveArrayConnection, encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder';
-import { ConditionType, MUTATION_ERRORS, WatchEventTypeEnum } from './common';
+import { ConditionType, MUTATION_ERRORS, namespacedID, WatchEventTypeEnum } from './common';
 import { informerStream, type WatchEvent } from '../stream';
 import { refreshLoaders, type GraphQLContext } from '../context';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -84,8 +84,8 @@ builder.node(StorageType, {
   id: { resolve: (s) => `${s.namespace}/${s.name}` },
   isTypeOf: (v) => typeof v === 'object' && v !== null && 'claimName' in v && 'prepareStatus' in v,
   loadOne: (id, ctx) => {
-    const [ns, name] = id.split('/');
-    const s = ns && name ? ctx.svc.cache.storages.get(ns, name) : undefined;
+    const ref = namespacedID(id);
+    const s = ref ? ctx.svc.cache.storages.get(ref.namespace, ref.name) : undefined;
     return s ? toStorageView(ctx.svc, s) : null;
   },
   fields: (t) => ({

@@ -7,7 +7,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { resolveArrayConnection, encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder';
-import { ConditionType, WatchEventTypeEnum } from './common';
+import { ConditionType, WatchEventTypeEnum, namespacedID } from './common';
 import { StorageType } from './storage';
 import { informerStream, type WatchEvent } from '../stream';
 import { refreshLoaders, type GraphQLContext } from '../context';
@@ -93,8 +93,8 @@ builder.node(UnitType, {
   id: { resolve: (u) => `${u.namespace}/${u.name}` },
   isTypeOf: (v) => typeof v === 'object' && v !== null && 'lifecycle' in v && 'specName' in v,
   loadOne: (id, ctx) => {
-    const [ns, name] = id.split('/');
-    const u = ns && name ? ctx.svc.cache.units.get(ns, name) : undefined;
+    const ref = namespacedID(id);
+    const u = ref ? ctx.svc.cache.units.get(ref.namespace, ref.name) : undefined;
     return u && !u.metadata.deletionTimestamp ? toUnitView(u) : null;
   },
   fields: (t) => ({
