@@ -71,14 +71,34 @@ export function prepareJobName(storage: string, digest: string): string {
   return `${PREFIX.prepareJob}${base}-${hash}-${digest}`;
 }
 
-/** Accessor Deployment and Service name (contract: `storage-accessor-<name>`). */
+/**
+ * The name of a Deployment child: `prefix + owner` when that is a valid Deployment name (a
+ * DNS-1123 subdomain: dots allowed, up to 253 characters); otherwise shortened as {@link childName}.
+ * Contract "Names": the prefix plus the owner's name when that is valid for the child's kind.
+ */
+export function deploymentChildName(prefix: string, owner: string): string {
+  const plain = prefix + owner;
+  return isDNS1123Subdomain(plain) ? plain : childName(prefix, owner);
+}
+
+/** Accessor Service name (contract: `storage-accessor-<name>`, shortened when not a DNS-1035 label). */
 export function accessorName(storage: string): string {
   return childName(PREFIX.accessor, storage);
 }
 
-/** Active unit Deployment and Service name (contract: `unit-<name>`). */
+/** Accessor Deployment name (contract: `storage-accessor-<name>`; dots are valid in Deployment names). */
+export function accessorDeploymentName(storage: string): string {
+  return deploymentChildName(PREFIX.accessor, storage);
+}
+
+/** Active unit Service name (contract: `unit-<name>`, shortened when not a DNS-1035 label). */
 export function unitChildName(unit: string): string {
   return childName(PREFIX.unit, unit);
+}
+
+/** Unit Deployment name (contract: `unit-<name>`; dots are valid in Deployment names). */
+export function unitDeploymentName(unit: string): string {
+  return deploymentChildName(PREFIX.unit, unit);
 }
 
 /** In-cluster URL of a Service port: `scheme://svc.ns.svc.cluster.local:port`. */

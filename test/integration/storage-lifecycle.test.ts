@@ -7,7 +7,7 @@ import type { KubernetesObject, V1Deployment, V1Job } from '@kubernetes/client-n
 import { rest } from '../support/http';
 import { adminKube, auditWrites, eventually, kubectl, uniq } from '../support/env';
 import { R } from '../../src/kube/resources';
-import { accessorName, isDNS1035Label, isDNS1123Label } from '../../src/api/naming';
+import { accessorDeploymentName, accessorName, isDNS1035Label, isDNS1123Label } from '../../src/api/naming';
 import type { GPUStorage } from '../../src/api/types';
 import type { StorageView } from '../../src/service/storage';
 
@@ -213,6 +213,8 @@ describe('names', () => {
     expect(isDNS1035Label(s.accessorStatus.serviceName!)).toBe(true);
     expect(s.accessorStatus.accessURL).toBe(`http://${accessorName(name)}.${NS}.svc.cluster.local:8080`);
     await adminKube().get(R.service, NS, s.accessorStatus.serviceName!);
+    // A Deployment name may keep the dots: only the Service is shortened (contract "Names").
+    await adminKube().get(R.deployment, NS, `storage-accessor-${name}`);
     expect(isDNS1123Label(s.prepareStatus.jobName!)).toBe(true);
   });
 });
@@ -240,7 +242,7 @@ describe('update and accessor', () => {
     const on = await rest('PUT', `/api/v1/gpu-storages/${name}?namespace=${NS}`, { accessor: { enabled: true } });
     expect(on.status).toBe(200);
     await until(name, (s) => s.accessorStatus.phase === 'Ready' && s.phase === 'Ready', 'accessor ready');
-    const dep = await adminKube().get(R.deployment, NS, accessorName(name));
+    const dep = await adminKube().get(R.deployment, NS, accessorDeploymentName(name));
     const pod = dep.spec!.template.spec!;
     expect(pod.volumes?.[0]?.persistentVolumeClaim).toEqual({ claimName: name, readOnly: true });
     expect(pod.containers[0]!.volumeMounts?.[0]?.readOnly).toBe(true);
@@ -266,9 +268,9 @@ describe('update and accessor', () => {
     await create({ name, prepare: seed, accessor: { enabled: true } });
     await until(name, (s) => s.phase === 'Ready', 'ready');
     await rest('POST', `/api/v1/gpu-storages/${name}/recover?namespace=${NS}`);
-    await eventually(async () => (await adminKube().get(R.deployment, NS, accessorName(name))).spec?.replicas === 0, 'accessor scaled to zero during the attempt');
+    await eventually(async () => (await adminKube().get(R.deployment, NS, accessorDeploymentName(name))).spec?.replicas === 0, 'accessor scaled to zero during the attempt');
     await until(name, (s) => s.phase === 'Ready' && s.prepareStatus.recoveryPhase === 'Succeeded', 'recovered');
-    await eventually(async () => (await adminKube().get(R.deployment, NS, accessorName(name))).spec?.replicas === 1, 'accessor back');
+    await eventually(async () => (await adminKube().get(R.deployment, NS, accessorDeploymentName(name))).spec?.replicas === 1, 'accessor back');
 
     // A unit's pod that mounts the PVC, on some node: the accessor must follow it.
     const podName = uniq('unit-pod');
@@ -285,7 +287,7 @@ describe('update and accessor', () => {
       },
     });
     const pinned = await eventually(async () => {
-      const d: V1Deployment = await adminKube().get(R.deployment, NS, accessorName(name));
+      const d: V1Deployment = await adminKube().get(R.deployment, NS, accessorDeploymentName(name));
       return d.spec?.template.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms?.[0]?.matchExpressions?.[0];
     }, 'accessor pinned');
     expect(pinned).toMatchObject({ key: 'kubernetes.io/hostname', operator: 'In', values: ['kwok-gpu-node-2'] });
@@ -298,8 +300,8 @@ describe('hand edits', () => {
     const name = uniq('drift');
     await create({ name, accessor: { enabled: true } });
     await until(name, (s) => s.phase === 'Ready', 'ready');
-    await kubectl('scale', 'deployment', '-n', NS, accessorName(name), '--replicas=0');
-    await eventually(async () => (await adminKube().get(R.deployment, NS, accessorName(name))).spec?.replicas === 1, 'replicas restored');
+    await kubectl('scale', 'deployment', '-n', NS, accessorDeploymentName(name), '--replicas=0');
+    await eventually(async () => (await adminKube().get(R.deployment, NS, accessorDeploymentName(name))).spec?.replicas === 1, 'replicas restored');
     await kubectl('delete', 'service', '-n', NS, accessorName(name));
     await eventually(async () => {
       try {
@@ -327,7 +329,7 @@ describe('re-create under the same name', () => {
     const owner = (o: { metadata?: { ownerReferences?: { uid: string }[] } }) => o.metadata?.ownerReferences?.[0]?.uid;
     expect(owner(pvc)).toBe(fresh.uid);
     for (const j of await jobsOf(name)) expect(owner(j)).toBe(fresh.uid);
-    expect(owner(await adminKube().get(R.deployment, NS, accessorName(name)))).toBe(fresh.uid);
+    expect(owner(await adminKube().get(R.deployment, NS, accessorDeploymentName(name)))).toBe(fresh.uid);
   });
 });
 

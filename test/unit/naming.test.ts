@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accessorName, childName, isDNS1035Label, isDNS1123Label, prepareJobName, resourceNameProblem, sha256Hex, stockBatchName, stockUnitName, unitChildName } from '../../src/api/naming';
+import { accessorDeploymentName, accessorName, childName, unitDeploymentName, isDNS1035Label, isDNS1123Label, prepareJobName, resourceNameProblem, sha256Hex, stockBatchName, stockUnitName, unitChildName } from '../../src/api/naming';
 import { prepareDigest } from '../../src/api/digest';
 import { compareQuantities, parseQuantity } from '../../src/api/quantity';
 
@@ -16,6 +16,13 @@ describe('child names (contract "Names")', () => {
     expect(accessorName(name)).toBe(`storage-accessor-models-v1-${hash}`);
     expect(isDNS1035Label(accessorName(name))).toBe(true);
     expect(accessorName(name)).toBe(accessorName(name));
+  });
+
+  it('names Deployments per their own rule: dots are valid there, only Services are shortened', () => {
+    expect(accessorDeploymentName('models.v1')).toBe('storage-accessor-models.v1');
+    expect(unitDeploymentName('a.b.c')).toBe('unit-a.b.c');
+    expect(unitChildName('a.b.c')).toMatch(/^unit-a-b-c-[0-9a-f]{8}$/);
+    expect(unitDeploymentName('demo')).toBe(unitChildName('demo'));
   });
 
   it('keeps every child name within 63 characters for any valid storage name', () => {

@@ -13,7 +13,7 @@ import {
   DEFAULT_STORAGE_CLASS,
   LABELS,
 } from '../../api/constants';
-import { accessorName, prepareJobName } from '../../api/naming';
+import { accessorDeploymentName, accessorName, prepareJobName } from '../../api/naming';
 import type { GPUStorage } from '../../api/types';
 
 /** Labels on a storage's children: the common ones plus `runtime.lokiwager.io/storage=<name>`. */
@@ -126,7 +126,7 @@ export function desiredAccessorDeployment(storage: GPUStorage, replicas: 0 | 1, 
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {
-      name: accessorName(name),
+      name: accessorDeploymentName(name),
       namespace: storage.metadata.namespace!,
       labels,
       ownerReferences: [controllerRef('GPUStorage', storage)],

@@ -7,7 +7,7 @@
  */
 import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import { LABELS, STOCK_NAMESPACE } from '../../api/constants';
-import { accessorName, prepareJobName, unitChildName } from '../../api/naming';
+import { accessorDeploymentName, accessorName, prepareJobName, unitDeploymentName } from '../../api/naming';
 import type { GPUStorage, GPUStorageStatus, GPUUnit } from '../../api/types';
 import { ensureApplied } from '../../kube/apply';
 import { Controller, sameStatus } from '../../kube/controller';
@@ -35,7 +35,7 @@ const log = logger.child({ controller: 'gpustorage' });
  * running throughout, so the gap between the old pod and the new one never looks idle.
  */
 export function isUnitRunning(cache: ClusterCache, namespace: string, unitName: string): boolean {
-  const deployment = cache.deployments.get(namespace, unitChildName(unitName));
+  const deployment = cache.deployments.get(namespace, unitDeploymentName(unitName));
   if ((deployment?.spec?.replicas ?? 0) > 0 && !deployment?.metadata?.deletionTimestamp) return true;
   return cache.pods
     .list(namespace)
@@ -218,7 +218,7 @@ export class StorageController extends Controller {
       jobPods,
       olderJobActive,
       source: this.observeSource(storage),
-      accessor: this.cache.deployments.get(ns, accessorName(name)),
+      accessor: this.cache.deployments.get(ns, accessorDeploymentName(name)),
       now,
     });
 
@@ -234,18 +234,18 @@ export class StorageController extends Controller {
     }
 
     // 4. The accessor.
-    const accName = accessorName(name);
+    const depName = accessorDeploymentName(name);
+    const svcName = accessorName(name);
     if (plan.accessor.present) {
-      await ensureApplied(this.kube, R.deployment, desiredAccessorDeployment(storage, plan.accessor.replicas, this.nodeUsingVolume(storage)), this.cache.deployments.get(ns, accName));
-      await ensureApplied(this.kube, R.service, desiredAccessorService(storage), this.cache.services.get(ns, accName));
+      await ensureApplied(this.kube, R.deployment, desiredAccessorDeployment(storage, plan.accessor.replicas, this.nodeUsingVolume(storage)), this.cache.deployments.get(ns, depName));
+      await ensureApplied(this.kube, R.service, desiredAccessorService(storage), this.cache.services.get(ns, svcName));
     } else {
-      for (const [r, inf] of [
-        [R.deployment, this.cache.deployments],
-        [R.service, this.cache.services],
+      for (const [r, live] of [
+        [R.deployment, this.cache.deployments.get(ns, depName)],
+        [R.service, this.cache.services.get(ns, svcName)],
       ] as const) {
-        const live = inf.get(ns, accName);
         if (live && !live.metadata?.deletionTimestamp) {
-          await this.kube.delete(r, ns, accName, { uid: live.metadata?.uid }).catch((err: unknown) => {
+          await this.kube.delete(r, ns, live.metadata!.name!, { uid: live.metadata?.uid }).catch((err: unknown) => {
             if (!isNotFound(err)) throw err;
           });
         }
@@ -298,9 +298,8 @@ export class StorageController extends Controller {
     const pvc = this.cache.pvcs.get(ns, name);
     if (foreign(pvc) || pvc?.metadata?.deletionTimestamp) out.push(`PersistentVolumeClaim ${name}`);
     for (const j of this.cache.jobs.list(ns)) if (j.metadata?.labels?.[LABELS.storage] === name && foreign(j)) out.push(`Job ${j.metadata?.name}`);
-    const acc = accessorName(name);
-    if (foreign(this.cache.deployments.get(ns, acc))) out.push(`Deployment ${acc}`);
-    if (foreign(this.cache.services.get(ns, acc))) out.push(`Service ${acc}`);
+    if (foreign(this.cache.deployments.get(ns, accessorDeploymentName(name)))) out.push(`Deployment ${accessorDeploymentName(name)}`);
+    if (foreign(this.cache.services.get(ns, accessorName(name)))) out.push(`Service ${accessorName(name)}`);
     return out;
   }
 }

@@ -11,7 +11,7 @@
 import type { V1Container, V1Deployment, V1ResourceRequirements, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { controllerRef } from '../../kube/apply';
 import { COMMON_LABELS, LABELS, STOCK_NAMESPACE, STOCK_PLACEHOLDER_IMAGE } from '../../api/constants';
-import { serviceURL, unitChildName } from '../../api/naming';
+import { serviceURL, unitChildName, unitDeploymentName } from '../../api/naming';
 import type { GPUStorage, GPUUnit } from '../../api/types';
 
 /** Extended resource name of a GPU (NVIDIA device plugin). */
@@ -59,7 +59,7 @@ export function desiredStockDeployment(unit: GPUUnit): V1Deployment {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: unitChildName(name), namespace: unit.metadata.namespace!, labels, ownerReferences: [controllerRef('GPUUnit', unit)] },
+    metadata: { name: unitDeploymentName(name), namespace: unit.metadata.namespace!, labels, ownerReferences: [controllerRef('GPUUnit', unit)] },
     spec: {
       replicas: 1,
       selector: { matchLabels: { [LABELS.unit]: name } },
@@ -141,7 +141,7 @@ export function desiredUnitDeployment(unit: GPUUnit, replicas: 0 | 1, storages: 
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: unitChildName(name), namespace: unit.metadata.namespace!, labels, ownerReferences: [controllerRef('GPUUnit', unit)] },
+    metadata: { name: unitDeploymentName(name), namespace: unit.metadata.namespace!, labels, ownerReferences: [controllerRef('GPUUnit', unit)] },
     spec: {
       replicas,
       selector: { matchLabels: { [LABELS.unit]: name } },

@@ -16,7 +16,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ANNOTATIONS, LABELS, STOCK_NAMESPACE } from '../../api/constants';
-import { unitChildName } from '../../api/naming';
+import { unitDeploymentName } from '../../api/naming';
 import type { GPUOperation, GPUStorage, GPUUnit, GPUUnitStatus } from '../../api/types';
 import { ensureApplied } from '../../kube/apply';
 import { Controller, sameStatus } from '../../kube/controller';
@@ -153,7 +153,7 @@ export class UnitController extends Controller {
     const unit = this.cache.units.get(ns, name);
     if (!unit || unit.metadata.deletionTimestamp) return; // children go by garbage collection
     const now = new Date();
-    const depName = unitChildName(name);
+    const depName = unitDeploymentName(name);
     let requeueAfterMs: number | undefined;
     const storages: Record<string, GPUStorage | undefined> = {};
 

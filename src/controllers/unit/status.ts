@@ -13,7 +13,7 @@
  * Condition reasons: UnitReady, UnitProgressing, StorageNotReady, UnitPodFailed, UnitNoImage.
  */
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
-import { unitChildName } from '../../api/naming';
+import { unitDeploymentName } from '../../api/naming';
 import type { Condition, GPUStorage, GPUUnit, GPUUnitStatus, UnitPhase } from '../../api/types';
 import { mergeConditions } from '../storage/status';
 import { isStock, unitAccess } from './children';
@@ -139,7 +139,7 @@ export function planUnit(obs: UnitObservation): UnitPlan {
   const { unit, deployment, now } = obs;
   const pods = (obs.pods ?? []).filter((p) => !p.metadata?.deletionTimestamp);
   const stock = isStock(unit);
-  const depName = unitChildName(unit.metadata.name!);
+  const depName = unitDeploymentName(unit.metadata.name!);
   const readyReplicas = deployment?.status?.readyReplicas ?? 0;
   let phase: UnitPhase;
   let reason: string;
