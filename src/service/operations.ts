@@ -14,7 +14,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, STOCK_NAMESPACE } from '../api/constants';
 import { stockBatchName } from '../api/naming';
 import type { GPUOperation, OperationPhase } from '../api/types';
-import { operationObjectName, requestHash, type SeedRequest } from '../controllers/unit/operation';
+import { operationObjectName, seedRequestHash, type SeedRequest } from '../controllers/unit/operation';
 import { isAlreadyExists, isInvalid, isNotFound, kubeMessageOf } from '../kube/errors';
 import { R } from '../kube/resources';
 import { awaitCached, type ServiceContext } from './context';
@@ -141,7 +141,7 @@ function replayOrConflict(op: OperationObject, input: SeedStockInput, hash: stri
 export async function seedStock(ctx: ServiceContext, body: unknown): Promise<{ operation: OperationView; replay: boolean }> {
   const input = validateSeedStock(body);
   const request: SeedRequest = { specName: input.specName, memory: input.memory, gpu: input.gpu, replicas: input.replicas };
-  const hash = requestHash(request);
+  const hash = seedRequestHash(request);
   const existing = await findOperation(ctx, input.operationID);
   if (existing) return { operation: replayOrConflict(existing, input, hash), replay: true };
   const obj: OperationObject = {

@@ -27,6 +27,9 @@ describe('stock seeding operations', () => {
     const replay = await rest('POST', '/api/v1/operator/stock-units', body);
     expect(replay.status).toBe(200);
     expect(replay.body!.data.id).toBe(first.body!.data.id);
+    // The same memory written another way is the same payload.
+    const sameValue = await rest('POST', '/api/v1/operator/stock-units', { ...body, memory: '16384Mi' });
+    expect(sameValue.status).toBe(200);
 
     const other = await rest('POST', '/api/v1/operator/stock-units', { ...body, replicas: 3 });
     expect(other.status).toBe(409);

@@ -6,6 +6,7 @@
  * operation is `succeeded` once all its units exist").
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { parseQuantity, quantityToBytes } from '../../api/quantity';
 import { ANNOTATIONS, API_VERSION, STOCK_NAMESPACE } from '../../api/constants';
 import { sha256Hex, stockBatchName, stockUnitName } from '../../api/naming';
 import type { GPUOperation, GPUUnit } from '../../api/types';
@@ -32,6 +33,15 @@ export function operationObjectName(operationID: string): string {
 /** First 16 hex of sha256 over the canonical JSON of a request (keys sorted): the idempotency key's payload check. */
 export function requestHash(request: unknown): string {
   return sha256Hex(canonicalJSON(request)).slice(0, 16);
+}
+
+/**
+ * The payload hash of a stock-seeding request, with the memory quantity compared by value
+ * (16Gi and 16384Mi are the same payload).
+ */
+export function seedRequestHash(request: { specName: string; memory: string; gpu: number; replicas: number }): string {
+  const q = parseQuantity(request.memory);
+  return requestHash({ ...request, memory: q ? String(quantityToBytes(q)) : request.memory });
 }
 
 /** Names of the stock units an operation makes: `<batch>-001` … `<batch>-<replicas>`. */
