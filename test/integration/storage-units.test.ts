@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { rest } from '../support/http';
 import { eventually, uniq } from '../support/env';
-import { NS, seedReady, uniqSpec, unitBody, unitWhere } from '../support/units';
+import { NS, createStorage, seedReady, uniqSpec, unitBody, unitWhere } from '../support/units';
 import type { StorageView } from '../../src/service/storage';
 
 const seed = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo seeded > /workspace/README.txt'] };
@@ -15,17 +15,12 @@ async function storage(name: string): Promise<StorageView> {
   return (await rest<StorageView>('GET', `/api/v1/gpu-storages/${name}?namespace=${NS}`)).body!.data!;
 }
 
-async function readyStorage(name: string): Promise<void> {
-  expect((await rest('POST', '/api/v1/gpu-storages', { name, namespace: NS, size: '1Gi', prepare: seed })).status).toBe(201);
-  await eventually(async () => (await storage(name)).phase === 'Ready', `${name} Ready`);
-}
-
 describe('storage and running units', () => {
   it('a clone waits while a running unit writes to its source; recover of the source is refused; both proceed once the unit goes', async () => {
     const spec = uniqSpec();
     await seedReady(spec, 1);
     const src = uniq('written');
-    await readyStorage(src);
+    await createStorage(src, { prepare: seed, waitReady: true });
     const unit = uniq('writer');
     const created = await rest('POST', '/api/v1/gpu-units', unitBody(unit, spec, { storageMounts: [{ name: src, mountPath: '/data' }] }));
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -62,7 +57,7 @@ describe('storage and running units', () => {
     const spec = uniqSpec();
     await seedReady(spec, 1);
     const src = uniq('shared');
-    await readyStorage(src);
+    await createStorage(src, { prepare: seed, waitReady: true });
     const unit = uniq('reader');
     const created = await rest('POST', '/api/v1/gpu-units', unitBody(unit, spec, { storageMounts: [{ name: src, mountPath: '/data', readOnly: true }] }));
     expect(created.status, JSON.stringify(created.body)).toBe(201);

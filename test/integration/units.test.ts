@@ -8,20 +8,12 @@
 import { describe, expect, it } from 'vitest';
 import { adminKube, auditWrites, eventually, uniq } from '../support/env';
 import { rest } from '../support/http';
-import { NS, STOCK_NS, seedReady, stockOf, unitBody, unitWhere, uniqSpec } from '../support/units';
+import { NS, STOCK_NS, createStorage, seedReady, stockOf, unitBody, unitWhere, uniqSpec } from '../support/units';
 import { R } from '../../src/kube/resources';
 import type { GPUUnit } from '../../src/api/types';
 
 const CLAIM = 'runtime.lokiwager.io/stock-claim-id';
 const CLAIMED_AT = 'runtime.lokiwager.io/stock-claimed-at';
-
-async function readyStorage(name: string, prepare?: Record<string, unknown>): Promise<void> {
-  const res = await rest('POST', '/api/v1/gpu-storages', { name, namespace: NS, size: '1Gi', ...(prepare ? { prepare } : {}) });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  if (!prepare) {
-    await eventually(async () => (await rest('GET', `/api/v1/gpu-storages/${name}?namespace=${NS}`)).body?.data?.phase === 'Ready', `storage ${name} Ready`);
-  }
-}
 
 async function activeUnitsFrom(stockNames: string[]): Promise<GPUUnit[]> {
   const list = await adminKube().list(R.unit, NS);
@@ -117,7 +109,7 @@ describe('GPUUnit', () => {
     const specName = uniqSpec();
     await seedReady(specName, 1);
     const broken = uniq('broken-data');
-    await readyStorage(broken, { fromImage: 'example.invalid/fail:1', args: ['seed'] });
+    await createStorage(broken, { prepare: { fromImage: 'example.invalid/fail:1', args: ['seed'] } });
     const name = uniq('waiter');
     const created = await rest('POST', '/api/v1/gpu-units', unitBody(name, specName, { storageMounts: [{ name: broken, mountPath: '/data' }] }));
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -134,7 +126,7 @@ describe('GPUUnit', () => {
 
     // Swap the mount for a storage whose prepare succeeds: the unit starts once it is Ready.
     const good = uniq('good-data');
-    await readyStorage(good, { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo ok > /workspace/x'] });
+    await createStorage(good, { prepare: { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo ok > /workspace/x'] } });
     const upd = await rest('PUT', `/api/v1/gpu-units/${name}?namespace=${NS}`, { storageMounts: [{ name: good, mountPath: '/data', readOnly: true }] });
     expect(upd.status, JSON.stringify(upd.body)).toBe(200);
     await unitWhere(name, (u) => u.phase === 'Ready', 'Ready once the storage is', 90_000);
@@ -149,7 +141,7 @@ describe('GPUUnit', () => {
     const specName = uniqSpec();
     await seedReady(specName, 3);
     const data = uniq('shared');
-    await readyStorage(data);
+    await createStorage(data, { waitReady: true });
     const a = uniq('owner');
     const b = uniq('rival');
     expect((await rest('POST', '/api/v1/gpu-units', unitBody(a, specName, { storageMounts: [{ name: data, mountPath: '/d' }] }))).status).toBe(201);

@@ -55,3 +55,15 @@ export async function unitWhere(name: string, pred: (u: any) => boolean, what: s
     return r.status === 200 && pred(r.body!.data) ? r.body!.data : undefined;
   }, what, timeoutMs);
 }
+
+/**
+ * Creates a 1Gi storage through REST (optionally with a prepare contract) and, with `waitReady`,
+ * waits until it is Ready.
+ */
+export async function createStorage(name: string, opts: { prepare?: Record<string, unknown>; waitReady?: boolean } = {}): Promise<void> {
+  const res = await rest('POST', '/api/v1/gpu-storages', { name, namespace: NS, size: '1Gi', ...(opts.prepare ? { prepare: opts.prepare } : {}) });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  if (opts.waitReady) {
+    await eventually(async () => (await rest('GET', `/api/v1/gpu-storages/${name}?namespace=${NS}`)).body?.data?.phase === 'Ready', `storage ${name} Ready`);
+  }
+}
