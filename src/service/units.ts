@@ -436,7 +436,10 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
   checkMountsExist(ctx, namespace, input.storageMounts);
   // 3. Conflicts.
   if (prior) throw conflict(`operationID ${input.operationID} was already used with another payload (unit ${prior.metadata.namespace}/${prior.metadata.name}); use a new operationID`);
-  if (ctx.cache.units.get(namespace, name)) throw conflict(`GPUUnit ${namespace}/${name} already exists`);
+  const existing = ctx.cache.units.get(namespace, name);
+  // A twin request may have created it while this one awaited above: that is a replay.
+  if (existing && sameOperation(existing, input.operationID, hash)) return { unit: toUnitView(existing), replay: true };
+  if (existing) throw conflict(`GPUUnit ${namespace}/${name} already exists`);
   const clash = mountConflict(ctx, namespace, name, input.storageMounts);
   if (clash) throw conflict(`GPUStorage ${namespace}/${clash.storage} is already mounted by unit ${clash.unit}; a storage is mounted by at most one active unit`);
   // Exclusivity, atomically: reserve the mounts (released again if anything below fails).
@@ -452,8 +455,9 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
     // The same request sent twice at once (a client retrying): the twin may hold the last stock
     // unit and be creating the unit right now. Idempotency answers before capacity: wait briefly
     // for the twin's unit and answer with it as a replay.
-    if (err instanceof CapacityError && (inFlight.get(twinKey) ?? 0) > 1) {
-      const twin = await replayOf(ctx, namespace, name, input.operationID, hash);
+    // A twin that already finished (here or on another replica) made the unit: ask the server.
+    if (err instanceof CapacityError) {
+      const twin = (inFlight.get(twinKey) ?? 0) > 1 ? await replayOf(ctx, namespace, name, input.operationID, hash) : await madeBySame(ctx, namespace, name, input.operationID, hash);
       if (twin) {
         succeeded = true;
         return { unit: toUnitView(twin), replay: true };
@@ -476,11 +480,27 @@ const inFlight = new Map<string, number>();
  * a concurrent twin request to create it; undefined when none appears.
  */
 async function replayOf(ctx: ServiceContext, namespace: string, name: string, operationID: string, hash: string, timeoutMs = 5000): Promise<UnitObject | undefined> {
-  const same = (u: UnitObject | undefined) =>
-    !!u && u.metadata.annotations?.[ANNOTATIONS.operationID] === operationID && u.metadata.annotations?.[ANNOTATIONS.requestHash] === hash;
+  const same = (u: UnitObject | undefined) => !!u && sameOperation(u, operationID, hash);
   await ctx.cache.units.waitFor(namespace, name, (u) => same(u), timeoutMs);
   const u = ctx.cache.units.get(namespace, name);
-  return same(u) ? u : undefined;
+  return same(u) ? u : madeBySame(ctx, namespace, name, operationID, hash);
+}
+
+/** True when `u` was made by the create request with this operationID and payload hash. */
+function sameOperation(u: UnitObject, operationID: string, hash: string): boolean {
+  const a = u.metadata.annotations ?? {};
+  return !u.metadata.deletionTimestamp && a[ANNOTATIONS.operationID] === operationID && a[ANNOTATIONS.requestHash] === hash;
+}
+
+/**
+ * The unit `namespace/name` as the API server has it now (the cache may lag behind a twin on
+ * another replica), when the same operation and payload made it; undefined otherwise.
+ */
+async function madeBySame(ctx: ServiceContext, namespace: string, name: string, operationID: string, hash: string): Promise<UnitObject | undefined> {
+  const live = await ctx.kube.get(R.unit, namespace, name).catch(() => undefined);
+  if (!live || !sameOperation(live, operationID, hash)) return undefined;
+  await awaitCached(ctx.cache.units, live);
+  return ctx.cache.units.get(namespace, name) ?? live;
 }
 
 /** createUnit once its mounts are reserved: capacity (claim a stock unit), create, consume. */
@@ -520,12 +540,8 @@ async function createReserved(ctx: ServiceContext, input: CreateUnitInput, hash:
     await release(ctx, stock, claimID);
     if (isAlreadyExists(err)) {
       // Another request (maybe another replica) made this unit first: a replay or a conflict.
-      const other = await ctx.kube.get(R.unit, namespace, name).catch(() => undefined);
-      const a = other?.metadata.annotations ?? {};
-      if (other && a[ANNOTATIONS.operationID] === input.operationID && a[ANNOTATIONS.requestHash] === hash) {
-        await awaitCached(ctx.cache.units, other);
-        return { unit: toUnitView(ctx.cache.units.get(namespace, name) ?? other), replay: true };
-      }
+      const other = await madeBySame(ctx, namespace, name, input.operationID, hash);
+      if (other) return { unit: toUnitView(other), replay: true };
       throw conflict(`GPUUnit ${namespace}/${name} already exists`);
     }
     mapKubeError(err);

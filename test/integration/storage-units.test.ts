@@ -115,12 +115,16 @@ describe('storage and running units', () => {
     expect((await storage(s)).mountedBy).toHaveLength(1);
   });
 
-  it('the same create sent four times at once with one stock unit left: one 201 and three 200 replays', async () => {
+  it('the same create sent eight times at once, the last stock unit each round: one 201 and seven 200 replays', async () => {
     const spec = uniqSpec();
-    await seedReady(spec, 1);
-    const body = unitBody(uniq('twin'), spec);
-    const answers = await Promise.all([0, 1, 2, 3].map(() => rest('POST', '/api/v1/gpu-units', body)));
-    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 201]);
-    expect(new Set(answers.map((a) => a.body?.data?.uid)).size).toBe(1);
+    await seedReady(spec, 3);
+    // Three rounds: each consumes one stock unit, the last round the last one; twins that lose
+    // the claim (or arrive after the winner answered) must replay, never answer capacity.
+    for (let round = 0; round < 3; round++) {
+      const body = unitBody(uniq('twin'), spec);
+      const answers = await Promise.all(Array.from({ length: 8 }, () => rest('POST', '/api/v1/gpu-units', body)));
+      expect(answers.map((a) => a.status).sort(), JSON.stringify(answers.map((a) => a.body))).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
+      expect(new Set(answers.map((a) => a.body?.data?.uid)).size).toBe(1);
+    }
   });
 });
