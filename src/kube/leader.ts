@@ -40,6 +40,10 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private timer?: NodeJS.Timeout;
+  /** The acquire/renew attempt in progress, if any: stop() waits for it before releasing. */
+  private attempt?: Promise<void>;
+  /** The last attempt acquired or renewed the lease (it may be ours even before we lead). */
+  private mayHold = false;
   private observed?: { holder: string; renewTime: string; at: number };
   private lastRenew = 0;
   private readonly leaseMs: number;
@@ -63,15 +67,20 @@ export class LeaderElector {
   /** Starts campaigning; callbacks fire on every change of leadership. */
   start(): void {
     this.stopped = false;
-    void this.tick();
+    this.schedule(0);
   }
 
-  /** Stops campaigning and, when leading, releases the lease so another replica takes over at once. */
+  /**
+   * Stops campaigning and, when leading, releases the lease so another replica takes over at once.
+   * An acquire/renew already on the wire is awaited first: it can neither make this process leader
+   * again after stop() nor renew the lease after the release.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    if (!this.leading) return;
+    await this.attempt;
     this.setLeading(false);
+    if (!this.mayHold) return;
     try {
       const lease = await this.kube.get(R.lease, this.opts.namespace, this.opts.name);
       if (lease.spec?.holderIdentity === this.identity) {
@@ -93,21 +102,27 @@ export class LeaderElector {
     else this.opts.onStoppedLeading();
   }
 
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.attempt = this.tick().finally(() => (this.attempt = undefined));
+    }, delayMs);
+    this.timer.unref();
+  }
+
   private async tick(): Promise<void> {
     if (this.stopped) return;
     let ok = false;
     try {
       ok = await this.tryAcquireOrRenew();
+      this.mayHold = ok;
     } catch (err) {
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'lease acquire/renew failed');
     }
+    if (this.stopped) return; // stop() decides leadership from here on
     if (ok) this.lastRenew = Date.now();
     if (this.leading && !ok && Date.now() - this.lastRenew > this.renewDeadlineMs) this.setLeading(false);
     else if (ok) this.setLeading(true);
-    if (!this.stopped) {
-      this.timer = setTimeout(() => void this.tick(), this.retryMs);
-      this.timer.unref();
-    }
+    this.schedule(this.retryMs);
   }
 
   /** One attempt. @returns true when this process holds the lease afterwards. */

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { LeaderElector } from '../../src/kube/leader';
-import { Kube } from '../../src/kube/resources';
+import { Kube, R } from '../../src/kube/resources';
 import { eventually, testEnv, uniq } from '../support/env';
 
 function kube(): Kube {
@@ -14,14 +14,14 @@ function kube(): Kube {
   return new Kube(kc);
 }
 
-function elector(name: string, identity: string, log: string[]) {
+function elector(name: string, identity: string, log: string[], retryPeriodMs = 200) {
   return new LeaderElector(kube(), {
     namespace: 'runtime-instance',
     name,
     identity,
     leaseDurationMs: 2000,
     renewDeadlineMs: 1500,
-    retryPeriodMs: 200,
+    retryPeriodMs,
     onStartedLeading: () => log.push(`${identity}+`),
     onStoppedLeading: () => log.push(`${identity}-`),
   });
@@ -42,6 +42,23 @@ describe('leader election', () => {
     await eventually(() => b.isLeader, 'b takes over after a releases', 5000, 50);
     expect(log).toEqual(['a+', 'a-', 'b+']);
     await b.stop();
+  });
+
+  it('stop() while a renew is on the wire: never leads again, and the lease is left released', async () => {
+    // Renewing every 5 ms keeps a request in flight most of the time; ten stops make the race near certain.
+    for (let round = 0; round < 10; round++) {
+      const name = uniq('le');
+      const log: string[] = [];
+      const a = elector(name, 'a', log, 5);
+      a.start();
+      await eventually(() => a.isLeader, 'a leads', 5000, 5);
+      await new Promise((r) => setTimeout(r, 20 + round * 3));
+      await a.stop();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(log).toEqual(['a+', 'a-']);
+      expect(a.isLeader).toBe(false);
+      expect((await kube().get(R.lease, 'runtime-instance', name)).spec?.holderIdentity).toBe('');
+    }
   });
 
   it('takes over from a crashed leader only after the lease expires', async () => {
