@@ -39,6 +39,13 @@ export interface LocalClusterOptions {
   gpusPerNode?: number;
   /** How long a Job pod stays Running before it completes, in ms (default 2000; env KWOK_POD_RUN_MS). */
   podRunMs?: number;
+  /**
+   * Built-in resources (lowercase plural, group omitted for core, e.g. `configmaps`) the API
+   * server serves without its watch cache (`--watch-cache-sizes=<resource>#0`): their watches go
+   * to etcd, so an etcd compaction expires old resourceVersions (410 Gone) as on a long-running
+   * cluster. Tests use it to provoke W3; default none.
+   */
+  uncachedWatches?: string[];
   /** Bound for each component to come up, in ms (default 90000). */
   componentTimeoutMs?: number;
   /** Progress lines go here (default: stderr). */
@@ -59,6 +66,8 @@ export interface LocalCluster {
   dir: string;
   /** Audit log of the API server (JSON lines, writes only). */
   auditLog: string;
+  /** etcd's client URL (plain HTTP on loopback), e.g. for a test that compacts it. */
+  etcd: string;
   stop(): Promise<void>;
 }
 
@@ -376,6 +385,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       '--audit-log-maxsize=50',
       '--audit-log-maxbackup=2',
       '--v=0',
+      ...(opts.uncachedWatches?.length ? [`--watch-cache-sizes=${opts.uncachedWatches.map((r) => `${r}#0`).join(',')}`] : []),
     ]);
     await waitFor(apiserver, 'ready (/readyz)', () => probe(`${server}/readyz`, pki));
 
@@ -495,7 +505,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     log(`cluster ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     log(`  kubeconfig: ${kubeconfig}`);
     log(`  kubectl:    ${kubectl}`);
-    return { kubeconfig, operatorKubeconfig, kubectl, server, dir, auditLog, stop };
+    return { kubeconfig, operatorKubeconfig, kubectl, server, dir, auditLog, etcd: `http://127.0.0.1:${etcdPort}`, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -215,7 +215,10 @@ export class Informer<T extends KubernetesObject> {
         this.restarts++;
         const code = statusCodeOf(err);
         this.lastError = err instanceof Error ? err.message : String(err);
-        if (code === 410) needList = true;
+        if (code === 410) {
+          needList = true;
+          this.relists++;
+        }
         if (code === 404) this.lastError = `${this.options.kind}: the resource is not served (is its CRD installed?)`;
         const retryAfter = retryAfterSecondsOf(err);
         const delay = retryAfter ? retryAfter * 1000 : backoffMs(failures, code === 404 ? 5000 : 200);

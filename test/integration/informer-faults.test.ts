@@ -1,8 +1,8 @@
 /**
  * The informer under the hazards of ../shared/spec/controller-runtime-notes.md, against the real
  * API server, with network faults provoked by a TCP proxy in front of it (W1 silent watch, W2
- * refused connections, W4 no duplicate watches after restarts, W6 a throwing listener, W8 a CRD
- * not installed yet, W9 stamped kinds).
+ * refused connections, W3 a resourceVersion expired by an etcd compaction, W4 no duplicate
+ * watches after restarts, W6 a throwing listener, W8 a CRD not installed yet, W9 stamped kinds).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
@@ -113,6 +113,45 @@ describe('informer under faults', () => {
     expect(added.filter((n) => n === during)).toHaveLength(1);
     expect(added.filter((n) => n === after)).toHaveLength(1);
     expect(inf.health().lastError).toBeUndefined();
+  });
+
+  it('relists once, after a backoff, when its resourceVersion expired (W3: 410 Gone after an etcd compaction)', async (ctx) => {
+    // The test cluster serves ConfigMap watches from etcd (no watch cache), so compacting etcd
+    // past the informer's resourceVersion makes its next watch answer 410, as on a busy cluster.
+    const etcd = testEnv().etcd;
+    if (!etcd) ctx.skip(); // an external cluster: no etcd to compact
+    const inf = informer();
+    await inf.waitForSync();
+    const before = uniq('cm');
+    await mk(before);
+    await eventually(() => inf.get(NS, before), 'first object seen');
+    const seen: string[] = [];
+    inf.on((e) => seen.push(`${e.type}:${e.object.metadata?.name}`));
+    const relistsBefore = inf.health().relists;
+
+    proxy.setRefusing(true);
+    await eventually(() => inf.health().lastError, 'the informer reports the outage', 15_000);
+    const during = uniq('cm');
+    await mk(during);
+    await adminKube().delete(CM, NS, before);
+    const etcdPost = async (route: string, body: object) => {
+      const res = await fetch(`${etcd}${route}`, { method: 'POST', body: JSON.stringify(body) });
+      expect(res.status, `etcd ${route}`).toBe(200);
+      return (await res.json()) as { header: { revision: string } };
+    };
+    const { header } = await etcdPost('/v3/kv/range', { key: Buffer.from('/registry/configmaps/').toString('base64'), count_only: true });
+    await etcdPost('/v3/kv/compaction', { revision: header.revision, physical: true });
+    proxy.setRefusing(false);
+
+    await eventually(() => inf.get(NS, during) && !inf.get(NS, before), 'cache converged after the relist', 40_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(inf.health().relists - relistsBefore).toBe(1);
+    expect(seen.filter((e) => e === `ADDED:${during}`)).toHaveLength(1);
+    expect(seen.filter((e) => e === `DELETED:${before}`)).toHaveLength(1);
+    const after = uniq('cm');
+    await mk(after);
+    await eventually(() => inf.get(NS, after), 'the new watch delivers', 20_000);
+    expect(inf.health().relists - relistsBefore).toBe(1);
   });
 
   it('reports a CRD that is not installed (W8) and syncs once it is', async () => {

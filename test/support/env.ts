@@ -16,6 +16,8 @@ export interface TestEnv {
   kubectl: string;
   /** The API server's audit log (writes only), when the local cluster runs. */
   auditLog?: string;
+  /** etcd's client URL, when the local cluster runs (ConfigMap watches bypass the watch cache there). */
+  etcd?: string;
   /** Base URL of the service under test, e.g. http://127.0.0.1:40123. */
   url: string;
 }

@@ -17,11 +17,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let env: Omit<TestEnv, 'url'>;
   const external = process.env.GPU_RUNTIME_TEST_KUBECONFIG;
   if (external) {
-    env = { kubeconfig: external, adminKubeconfig: external, kubectl: process.env.GPU_RUNTIME_TEST_KUBECTL ?? 'kubectl', auditLog: undefined };
+    env = { kubeconfig: external, adminKubeconfig: external, kubectl: process.env.GPU_RUNTIME_TEST_KUBECTL ?? 'kubectl', auditLog: undefined, etcd: undefined };
   } else {
     reapStaleTestClusters();
-    cluster = await startLocalCluster({ name: `test-${process.pid}`, persistent: false });
-    env = { kubeconfig: cluster.operatorKubeconfig, adminKubeconfig: cluster.kubeconfig, kubectl: cluster.kubectl, auditLog: cluster.auditLog };
+    // ConfigMaps are watched from etcd (no watch cache) so informer-faults can expire a
+    // resourceVersion by compacting etcd (W3); the product itself never watches ConfigMaps.
+    cluster = await startLocalCluster({ name: `test-${process.pid}`, persistent: false, uncachedWatches: ['configmaps'] });
+    env = { kubeconfig: cluster.operatorKubeconfig, adminKubeconfig: cluster.kubeconfig, kubectl: cluster.kubectl, auditLog: cluster.auditLog, etcd: cluster.etcd };
   }
   // The service under test, in this (the runner's) process; tests reach it over HTTP and WebSocket.
   const { startApp } = await import('../../src/app');
