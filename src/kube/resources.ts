@@ -86,7 +86,8 @@ export class Kube {
   /** PUT with the object's resourceVersion: 409 when someone else wrote first. */
   replace<T extends KubernetesObject>(r: Resource<T>, obj: T, sub?: string): Promise<T> {
     return kubeRequest<T>(this.kc, 'PUT', itemPath(r, obj.metadata?.namespace, obj.metadata!.name!, sub), {
-      body: obj,
+      // Items of a list arrive without kind and apiVersion (W9); the API server needs them.
+      body: { ...obj, apiVersion: obj.apiVersion ?? r.apiVersion, kind: obj.kind ?? r.kind },
       query: { fieldManager: FIELD_MANAGER },
     });
   }

@@ -377,7 +377,30 @@ function mapKubeError(err: unknown): never {
 async function claimStock(ctx: ServiceContext, specName: string): Promise<{ stock: UnitObject; claimID: string }> {
   const claimID = randomUUID();
   const consumed = consumedStock(ctx);
-  const candidates = consumableStock(ctx.cache.units.list(STOCK_NAMESPACE), specName, Date.now(), consumed) as UnitObject[];
+  const cached = consumableStock(ctx.cache.units.list(STOCK_NAMESPACE), specName, Date.now(), consumed) as UnitObject[];
+  const won = await claimFirst(ctx, cached, specName, consumed, claimID);
+  if (won) return won;
+  // The cache may lag behind the API server (a claim just released, a unit just Ready): look once
+  // more at the live list before answering that there is no capacity.
+  const tried = new Set(cached.map((u) => u.metadata.uid));
+  const live = (await ctx.kube.list(R.unit, STOCK_NAMESPACE)).items as UnitObject[];
+  const fresh = consumableStock(live, specName, Date.now(), consumed).filter((u) => !tried.has(u.metadata.uid)) as UnitObject[];
+  const second = await claimFirst(ctx, fresh, specName, consumed, claimID);
+  if (second) return second;
+  const all = live.filter((u) => u.spec.specName === specName && !u.metadata.deletionTimestamp);
+  const ready = all.filter(isReadyUnit).length;
+  throw insufficientCapacity(
+    `no Ready, unclaimed stock unit of spec ${specName} (${all.length} stock unit(s) of this spec, ${ready} Ready, none free); ` +
+      'seed stock with POST /api/v1/operator/stock-units or retry once seeded units are Ready',
+  );
+}
+
+/**
+ * Claims the first of `candidates` (oldest first) that can still be claimed: a PUT with the
+ * resourceVersion read; on 409 reads it again and tries again while it is still consumable.
+ * @returns the claimed stock unit and the claim id, or undefined when none could be claimed.
+ */
+async function claimFirst(ctx: ServiceContext, candidates: UnitObject[], specName: string, consumed: Set<string>, claimID: string): Promise<{ stock: UnitObject; claimID: string } | undefined> {
   for (const candidate of candidates) {
     let cur: UnitObject = candidate;
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -399,18 +422,17 @@ async function claimStock(ctx: ServiceContext, specName: string): Promise<{ stoc
       if (cur.metadata.uid !== candidate.metadata.uid || consumableStock([cur], specName, Date.now(), consumed).length === 0) break;
     }
   }
-  const all = ctx.cache.units.list(STOCK_NAMESPACE).filter((u) => u.spec.specName === specName && !u.metadata.deletionTimestamp);
-  const ready = all.filter(isReadyUnit).length;
-  throw insufficientCapacity(
-    `no Ready, unclaimed stock unit of spec ${specName} (${all.length} stock unit(s) of this spec, ${ready} Ready, none free); ` +
-      'seed stock with POST /api/v1/operator/stock-units or retry once seeded units are Ready',
-  );
+  return undefined;
 }
 
-/** Releases a claim after a failed request, logging (never throwing) when that fails too. */
+/**
+ * Releases a claim after a failed request and waits until this process's cache shows it free
+ * again (the next request claims from the cache); logs, never throws, when that fails too.
+ */
 async function release(ctx: ServiceContext, stock: UnitObject, claimID: string): Promise<void> {
   try {
-    await releaseStockClaim(ctx.kube, stock, claimID);
+    const freed = await releaseStockClaim(ctx.kube, stock, claimID);
+    if (freed) await awaitCached(ctx.cache.units, freed);
   } catch (err) {
     log.warn({ stock: stock.metadata.name, claimID, err: kubeMessageOf(err) }, 'could not release a stock claim; the unit controller releases it once it is abandoned');
   }
@@ -552,7 +574,8 @@ async function createReserved(ctx: ServiceContext, input: CreateUnitInput, hash:
   } catch (err) {
     if (!isNotFound(err)) log.warn({ stock: stock.metadata.name, err: kubeMessageOf(err) }, 'could not delete the consumed stock unit; the unit controller completes it');
   }
-  await awaitCached(ctx.cache.units, created);
+  // Reads follow the write: the new unit is listed, the consumed stock unit is not.
+  await Promise.all([awaitCached(ctx.cache.units, created), awaitGone(ctx.cache.units, STOCK_NAMESPACE, stock.metadata.name!, stock.metadata.uid)]);
   return { unit: toUnitView(ctx.cache.units.get(namespace, name) ?? created), replay: false };
 }
 

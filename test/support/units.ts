@@ -34,6 +34,12 @@ export async function seedReady(specName: string, replicas: number, opts: { memo
     const units = await stockOf(specName);
     return units.length === replicas && units.every((u) => u.status?.phase === 'Ready');
   }, `${replicas} Ready stock units of ${specName}`);
+  // And as the service sees them (its cache may trail the API server by a moment).
+  await eventually(async () => {
+    const r = await rest('GET', `/api/v1/operator/stock-units?specName=${encodeURIComponent(specName)}`);
+    const units = (r.body?.data ?? []) as { phase: string }[];
+    return units.length === replicas && units.every((u) => u.phase === 'Ready');
+  }, `${replicas} Ready stock units of ${specName} in the service's view`);
   return { operationID, names };
 }
 

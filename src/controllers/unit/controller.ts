@@ -49,16 +49,17 @@ const pointer = (k: string) => k.replaceAll('~', '~0').replaceAll('/', '~1');
  * operation makes the API server refuse it (422) when someone else changed the claim meanwhile.
  * `stock` is the unit as last read (it tells whether the claimed-at annotation is there).
  * A missing unit or a changed claim is not an error.
+ * @returns the stock unit as the API server answered, or undefined when there was nothing to release.
  */
-export async function releaseStockClaim(kube: Kube, stock: GPUUnit, claimID: string): Promise<void> {
+export async function releaseStockClaim(kube: Kube, stock: GPUUnit, claimID: string): Promise<GPUUnit | undefined> {
   const id = `/metadata/annotations/${pointer(ANNOTATIONS.stockClaimID)}`;
   const ops: unknown[] = [{ op: 'test', path: id, value: claimID }, { op: 'remove', path: id }];
   if (stock.metadata.annotations?.[STOCK_CLAIMED_AT] !== undefined) ops.push({ op: 'remove', path: `/metadata/annotations/${pointer(STOCK_CLAIMED_AT)}` });
   try {
-    await kube.patch(R.unit, stock.metadata.namespace, stock.metadata.name!, ops, 'json');
+    return await kube.patch(R.unit, stock.metadata.namespace, stock.metadata.name!, ops, 'json');
   } catch (err) {
     const code = statusCodeOf(err);
-    if (code === 404 || code === 422) return;
+    if (code === 404 || code === 422) return undefined;
     throw err;
   }
 }
