@@ -316,7 +316,7 @@ export async function recoverStorage(ctx: ServiceContext, namespace: string, nam
   // Answer with the new attempt, not the old outcome: wait (bounded) until the reconciler has
   // taken up the new digest.
   const digest = prepareDigest(prepare, nonce);
-  await ctx.cache.storages.waitFor(namespace, name, (o) => !o || o.status?.prepare?.observedDigest === digest, 5000);
+  await ctx.cache.storages.waitFor(namespace, name, (o) => !o || o.status?.prepare?.observedDigest === digest, 10_000);
   return toStorageView(ctx, ctx.cache.storages.get(namespace, name) ?? updated);
 }
 

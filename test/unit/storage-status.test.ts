@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import { planStorage, currentDigest, type StorageObservation } from '../../src/controllers/storage/status';
+import { planStorage, currentDigest, POD_FAILURE_GRACE_MS, type StorageObservation } from '../../src/controllers/storage/status';
 import { prepareJobName } from '../../src/api/naming';
 import type { GPUStorage, GPUStorageStatus } from '../../src/api/types';
 
@@ -144,6 +144,25 @@ describe('planStorage: prepare from image', () => {
     expect(msg).toMatch(/^prepare failed: container exited with code 3 \(Error\): disk full; job .*: BackoffLimitExceeded/);
     expect(p.status.prepare?.lastFailure).toMatchObject({ reason: 'BackoffLimitExceeded', exitCode: 3, jobName, time: NOW });
     expect(p.events.map((e) => e.type)).toEqual(['Warning']);
+  });
+
+  it('waits (bounded) for the failed pod to reach the cache before recording a final failure without its exit code', () => {
+    const failedJob = (agoMs: number) =>
+      job([{ type: 'Failed', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastTransitionTime: new Date(Date.parse(NOW) - agoMs) } as never]);
+    const early = plan({ storage: storage({ prepare: imagePrepare }, started), pvc: bound, job: failedJob(2000), jobPods: [pod('Running')] });
+    expect(early.status.prepare?.phase).toBe('Running');
+    expect(early.status.phase).not.toBe('Failed');
+    expect(early.requeueAfterMs).toBeGreaterThan(0);
+    expect(early.events).toEqual([]);
+    // Once the pod shows up terminated, the failure carries its exit code.
+    const seen = plan({ storage: storage({ prepare: imagePrepare }, started), pvc: bound, job: failedJob(2500), jobPods: [pod('Failed', { exitCode: 1, message: 'boom' })] });
+    expect(seen.status.prepare?.lastFailure).toMatchObject({ reason: 'BackoffLimitExceeded', exitCode: 1 });
+    expect(seen.requeueAfterMs).toBeUndefined();
+    // Past the grace period the failure is recorded as it is known.
+    const late = plan({ storage: storage({ prepare: imagePrepare }, started), pvc: bound, job: failedJob(POD_FAILURE_GRACE_MS + 1000), jobPods: [] });
+    expect(late.status.prepare?.phase).toBe('Failed');
+    expect(late.status.prepare?.lastFailure?.exitCode).toBeUndefined();
+    expect(late.requeueAfterMs).toBeUndefined();
   });
 
   it('reports a deadline with the pod waiting reason when no container ran', () => {

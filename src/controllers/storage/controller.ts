@@ -261,6 +261,7 @@ export class StorageController extends Controller {
 
     // 6. Events, once the status that records the transition is written.
     for (const e of plan.events) await this.recorder.record(storage, e.type, e.reason, e.message);
+    return plan.requeueAfterMs ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
   }
 
   /**

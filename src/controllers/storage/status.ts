@@ -67,7 +67,16 @@ export interface StoragePlan {
   /** Accessor Deployment/Service: absent, or present with this many replicas. */
   accessor: { present: false } | { present: true; replicas: 0 | 1 };
   events: StorageEvent[];
+  /** Reconcile again after this many ms even if nothing changes (a bounded wait), if set. */
+  requeueAfterMs?: number;
 }
+
+/**
+ * How long a failed attempt waits for its failed pod's terminated state to reach the cache (pods
+ * and Jobs arrive through separate watches) before the failure, which is final, is recorded
+ * without the exit code and termination message. In ms.
+ */
+export const POD_FAILURE_GRACE_MS = 10_000;
 
 const FINAL = new Set(['Succeeded', 'Failed']);
 
@@ -140,7 +149,7 @@ function failureMessage(jobName: string, reason: string, jobMessage: string, pod
  * Derives the prepare status of the current attempt and whether to start its Job.
  * `prev` is the status the storage carries now.
  */
-function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean): { prepare: PrepareStatus; startJob: boolean; events: StorageEvent[] } {
+function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean): { prepare: PrepareStatus; startJob: boolean; events: StorageEvent[]; requeueAfterMs?: number } {
   const { storage, now } = obs;
   const name = storage.metadata.name!;
   const prev = storage.status?.prepare;
@@ -203,6 +212,18 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
     }
     if (outcome?.done === 'failed') {
       const pod = podFailure(pods);
+      // A pod failed (backoffLimit 0), but this cache has not seen it terminated yet: wait a
+      // moment, so the final failure carries the exit code and the termination message.
+      const since = obs.job.status?.conditions?.find((c) => c.type === 'Failed' || c.type === 'FailureTarget')?.lastTransitionTime;
+      const failedAt = since ? Date.parse(String(since)) : 0;
+      if (!pod && outcome.reason === 'BackoffLimitExceeded' && Date.parse(now) - failedAt < POD_FAILURE_GRACE_MS) {
+        return {
+          prepare: withRecovery({ ...started, phase: 'Running', message: `prepare job ${jobName} failed; reading its pod's exit status` }),
+          startJob: false,
+          events,
+          requeueAfterMs: 1000,
+        };
+      }
       const waiting = podWaitingReason(pods);
       let message = failureMessage(jobName, outcome.reason, outcome.message, pod);
       if (!pod && waiting) message += `; ${waiting}`;
@@ -351,12 +372,14 @@ export function planStorage(obs: StorageObservation): StoragePlan {
 
   let prepare: PrepareStatus;
   let startJob = false;
+  let requeueAfterMs: number | undefined;
   if (!digest) {
     prepare = { phase: 'NotRequested', recoveryPhase: 'None' };
   } else {
     const p = planPrepare(obs, digest, pvcBound);
     prepare = p.prepare;
     startJob = p.startJob;
+    requeueAfterMs = p.requeueAfterMs;
     events.push(...p.events);
   }
   const prepareReady = prepare.phase === 'Succeeded' || prepare.phase === 'NotRequested';
@@ -417,7 +440,7 @@ export function planStorage(obs: StorageObservation): StoragePlan {
     accessor: acc.status,
     conditions: mergeConditions(prev?.conditions, conds, generation, now),
   };
-  return { status, digest, startJob, accessor: acc.desired, events };
+  return { status, digest, startJob, accessor: acc.desired, events, ...(requeueAfterMs ? { requeueAfterMs } : {}) };
 }
 
 /**
