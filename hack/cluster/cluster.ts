@@ -39,6 +39,8 @@ export interface LocalClusterOptions {
   gpusPerNode?: number;
   /** How long a Job pod stays Running before it completes, in ms (default 2000; env KWOK_POD_RUN_MS). */
   podRunMs?: number;
+  /** The same for Job pods whose image starts with `example.invalid/slow`, in ms (default 8000). */
+  slowPodRunMs?: number;
   /**
    * Built-in resources (lowercase plural, group omitted for core, e.g. `configmaps`) the API
    * server serves without its watch cache (`--watch-cache-sizes=<resource>#0`): their watches go
@@ -266,6 +268,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const nodes = opts.nodes ?? 4;
   const gpusPerNode = opts.gpusPerNode ?? 8;
   const podRunMs = opts.podRunMs ?? Number(process.env.KWOK_POD_RUN_MS ?? 2000);
+  const slowPodRunMs = opts.slowPodRunMs ?? 8000;
   const timeoutMs = opts.componentTimeoutMs ?? 90_000;
   const started = Date.now();
 
@@ -431,7 +434,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     const stages = path.join(dir, 'kwok-stages.yaml');
     fs.writeFileSync(
       stages,
-      fs.readFileSync(path.join(here, 'kwok-stages.yaml'), 'utf8').replaceAll('__POD_RUN_MS__', String(podRunMs)),
+      fs.readFileSync(path.join(here, 'kwok-stages.yaml'), 'utf8').replaceAll('__POD_RUN_MS__', String(podRunMs)).replaceAll('__POD_SLOW_RUN_MS__', String(slowPodRunMs)),
     );
     const kwokPort = await freePort();
     log('starting kwok');

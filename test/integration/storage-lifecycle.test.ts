@@ -15,6 +15,8 @@ const NS = 'runtime-instance';
 const OPERATOR = 'gpu-runtime-operator';
 const seed = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo seeded > /workspace/README.txt'] };
 const failing = { fromImage: 'example.invalid/fail:1', args: ['seed'] };
+/** Its Job pod stays Running 8 s (hack/cluster/kwok-stages.yaml): for acts while an attempt runs. */
+const slow = { fromImage: 'example.invalid/slow-seed:1', args: ['seed'] };
 
 async function get(name: string): Promise<StorageView | undefined> {
   const r = await rest<StorageView>('GET', `/api/v1/gpu-storages/${name}?namespace=${NS}`);
@@ -191,7 +193,7 @@ describe('failures and recover', () => {
     expect(r1.body?.error?.code).toBe('invalid_request');
 
     const busy = uniq('busy');
-    await create({ name: busy, prepare: seed });
+    await create({ name: busy, prepare: slow });
     await until(busy, (s) => s.prepareStatus.phase === 'Running', 'attempt running', 30_000);
     const r2 = await rest('POST', `/api/v1/gpu-storages/${busy}/recover?namespace=${NS}`);
     expect(r2.status).toBe(409);
@@ -265,7 +267,7 @@ describe('update and accessor', () => {
 
   it('scales the accessor away while a recover attempt runs, and pins it to the node of a pod that uses the volume', async () => {
     const name = uniq('acc');
-    await create({ name, prepare: seed, accessor: { enabled: true } });
+    await create({ name, prepare: slow, accessor: { enabled: true } });
     await until(name, (s) => s.phase === 'Ready', 'ready');
     await rest('POST', `/api/v1/gpu-storages/${name}/recover?namespace=${NS}`);
     await eventually(async () => (await adminKube().get(R.deployment, NS, accessorDeploymentName(name))).spec?.replicas === 0, 'accessor scaled to zero during the attempt');
@@ -383,8 +385,13 @@ describe('idle is idle', () => {
     const idle = auditWrites(OPERATOR, since).filter((w) => w.objectRef?.resource !== 'leases' && names.some((n) => w.uri.includes(n) || !!w.objectRef?.name?.includes(n)));
     expect(idle).toEqual([]);
     // Writes per storage lifecycle (create → Ready with accessor), reported in the issue note.
-    const perStorage = lifecycle.length / names.length;
-    console.log(`writes per storage lifecycle (create to Ready with accessor, service identity): ${perStorage.toFixed(1)}`);
+    // Writes refused with 409 (a stale read under load) are counted apart: they change nothing.
+    const done = lifecycle.filter((w) => (w.code ?? 0) < 400);
+    const perStorage = done.length / names.length;
+    console.log(
+      `writes per storage lifecycle (create to Ready with accessor, service identity): ${perStorage.toFixed(1)} accepted, ` +
+        `${((lifecycle.length - done.length) / names.length).toFixed(1)} refused`,
+    );
     expect(perStorage).toBeLessThan(20);
   }, 240_000);
 });
