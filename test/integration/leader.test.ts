@@ -14,13 +14,13 @@ function kube(): Kube {
   return new Kube(kc);
 }
 
-function elector(name: string, identity: string, log: string[], retryPeriodMs = 200) {
+function elector(name: string, identity: string, log: string[], retryPeriodMs = 200, leaseDurationMs = 2000) {
   return new LeaderElector(kube(), {
     namespace: 'runtime-instance',
     name,
     identity,
-    leaseDurationMs: 2000,
-    renewDeadlineMs: 1500,
+    leaseDurationMs,
+    renewDeadlineMs: leaseDurationMs * 0.75,
     retryPeriodMs,
     onStartedLeading: () => log.push(`${identity}+`),
     onStoppedLeading: () => log.push(`${identity}-`),
@@ -31,8 +31,10 @@ describe('leader election', () => {
   it('elects exactly one leader and hands over on graceful stop', async () => {
     const name = uniq('le');
     const log: string[] = [];
-    const a = elector(name, 'a', log);
-    const b = elector(name, 'b', log);
+    // A long lease: a slow renew under load must not let b take over before a releases. The
+    // handover itself does not wait for the lease: the release empties the holder.
+    const a = elector(name, 'a', log, 200, 10_000);
+    const b = elector(name, 'b', log, 200, 10_000);
     a.start();
     await eventually(() => a.isLeader, 'a leads');
     b.start();

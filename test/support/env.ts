@@ -71,13 +71,25 @@ export async function eventually<T>(fn: () => Promise<T> | T, what: string, time
 }
 
 /** Audit events of writes by `user` since `sinceMs` (epoch ms). Empty when there is no audit log. */
-export function auditWrites(user: string, sinceMs: number): { verb: string; uri: string; objectRef?: { resource?: string; name?: string; subresource?: string } }[] {
+export function auditWrites(user: string, sinceMs: number): { verb: string; uri: string; objectRef?: { resource?: string; name?: string; subresource?: string }; code?: number }[] {
   const file = testEnv().auditLog;
   if (!file || !existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines.pop(); // the last line is either empty or still being written by the API server
+  return lines
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { verb: string; requestURI: string; user: { username: string }; stageTimestamp: string; objectRef?: { resource?: string; name?: string; subresource?: string }; stage: string })
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          verb: string;
+          requestURI: string;
+          user: { username: string };
+          stageTimestamp: string;
+          objectRef?: { resource?: string; name?: string; subresource?: string };
+          responseStatus?: { code?: number };
+          stage: string;
+        },
+    )
     .filter((e) => e.stage === 'ResponseComplete' && e.user.username === user && Date.parse(e.stageTimestamp) >= sinceMs)
-    .map((e) => ({ verb: e.verb, uri: e.requestURI, objectRef: e.objectRef }));
+    .map((e) => ({ verb: e.verb, uri: e.requestURI, objectRef: e.objectRef, code: e.responseStatus?.code }));
 }
