@@ -189,6 +189,7 @@ export class StorageController extends Controller {
     let job: V1Job | undefined;
     let jobPods: V1Pod[] = [];
     let olderJobActive: string | undefined;
+    let earlierJobs: { name: string; created: string }[] = [];
     if (digest) {
       const jobName = prepareJobName(name, digest);
       job = this.cache.jobs.get(ns, jobName);
@@ -201,15 +202,11 @@ export class StorageController extends Controller {
         }
       }
       jobPods = this.cache.pods.list(ns).filter((p) => p.metadata?.labels?.['batch.kubernetes.io/job-name'] === jobName);
-      olderJobActive = this.cache.jobs
-        .list(ns)
-        .find(
-          (j) =>
-            j.metadata?.labels?.[LABELS.storagePrepare] === name &&
-            j.metadata?.name !== jobName &&
-            !j.metadata?.deletionTimestamp &&
-            !(j.status?.conditions ?? []).some((c) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True'),
-        )?.metadata?.name;
+      const earlier = this.cache.jobs.list(ns).filter((j) => j.metadata?.labels?.[LABELS.storagePrepare] === name && j.metadata?.name !== jobName);
+      earlierJobs = earlier.map((j) => ({ name: j.metadata!.name!, created: new Date(j.metadata?.creationTimestamp ?? 0).toISOString() }));
+      olderJobActive = earlier.find(
+        (j) => !j.metadata?.deletionTimestamp && !(j.status?.conditions ?? []).some((c) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True'),
+      )?.metadata?.name;
     }
     const plan = planStorage({
       storage,
@@ -217,6 +214,7 @@ export class StorageController extends Controller {
       job,
       jobPods,
       olderJobActive,
+      earlierJobs,
       source: this.observeSource(storage),
       accessor: this.cache.deployments.get(ns, accessorDeploymentName(name)),
       now,

@@ -45,6 +45,11 @@ export interface StorageObservation {
   jobPods?: V1Pod[];
   /** A prepare Job of an earlier digest that is still running (it holds the volume). */
   olderJobActive?: string;
+  /**
+   * Every prepare Job of an earlier digest that still exists (name, creationTimestamp RFC 3339):
+   * an attempt whose status write was lost (a recover landed first) is counted from these.
+   */
+  earlierJobs?: { name: string; created: string }[];
   source?: SourceObservation;
   accessor?: V1Deployment;
   /** RFC 3339 now. */
@@ -157,12 +162,16 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
   const jobName = prepareJobName(name, digest);
   const sameAttempt = prev?.observedDigest === digest;
   const events: StorageEvent[] = [];
+  // The first reconcile of a new digest counts earlier attempts the status never recorded: Jobs
+  // other than the recorded one, created since the recorded attempt started (seconds precision).
+  const recordedStart = prev?.startTime ? Math.floor(Date.parse(prev.startTime) / 1000) * 1000 : -Infinity;
+  const unrecorded = sameAttempt ? 0 : (obs.earlierJobs ?? []).filter((j) => j.name !== prev?.jobName && Date.parse(j.created) >= recordedStart).length;
   const base: PrepareStatus = {
     phase: 'Pending',
     jobName: sameAttempt ? prev?.jobName : undefined,
     observedDigest: digest,
     recoveryPhase: 'None',
-    attempts: prev?.attempts ?? 0,
+    attempts: (prev?.attempts ?? 0) + unrecorded,
     startTime: sameAttempt ? prev?.startTime : undefined,
     completionTime: sameAttempt ? prev?.completionTime : undefined,
     sourceUID: prev?.sourceUID,
