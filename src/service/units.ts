@@ -452,7 +452,7 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
   const { name, namespace } = input;
   const hash = createUnitHash(input);
   const prior = unitOfOperation(ctx, input.operationID);
-  if (prior && prior.metadata.annotations?.[ANNOTATIONS.requestHash] === hash) return { unit: toUnitView(prior), replay: true };
+  if (prior && sameOperation(prior, input.operationID, hash)) return { unit: toUnitView(prior), replay: true };
   // 2. Existence.
   await requireNamespace(ctx, namespace);
   checkMountsExist(ctx, namespace, input.storageMounts);
@@ -474,10 +474,10 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
     succeeded = true;
     return result;
   } catch (err) {
-    // The same request sent twice at once (a client retrying): the twin may hold the last stock
-    // unit and be creating the unit right now. Idempotency answers before capacity: wait briefly
-    // for the twin's unit and answer with it as a replay.
-    // A twin that already finished (here or on another replica) made the unit: ask the server.
+    // Idempotency answers before capacity. The same request sent twice at once (a client
+    // retrying): a twin in this process may hold the last stock unit and be creating the unit
+    // right now, so wait briefly for it; a twin that already finished (here or on another
+    // replica) made the unit: ask the server.
     if (err instanceof CapacityError) {
       const twin = (inFlight.get(twinKey) ?? 0) > 1 ? await replayOf(ctx, namespace, name, input.operationID, hash) : await madeBySame(ctx, namespace, name, input.operationID, hash);
       if (twin) {

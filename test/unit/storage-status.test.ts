@@ -241,21 +241,21 @@ describe('planStorage: prepare from image', () => {
     // status write lost the race with the recover's annotation.
     const pending: GPUStorageStatus = { prepare: { phase: 'Pending', observedDigest: digest, recoveryPhase: 'None', attempts: 0 } };
     const recovering = storage({ prepare: imagePrepare }, pending, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n1' });
-    const p = plan({ storage: recovering, pvc: bound, olderJobActive: jobName, earlierJobs: [{ name: jobName, created: NOW }] });
+    const p = plan({ storage: recovering, pvc: bound, earlierJobs: [{ name: jobName, created: NOW, active: true }] });
     expect(p.startJob).toBe(false);
     expect(p.status.prepare?.attempts).toBe(1);
     // Counted once: the next reconciles see the same digest.
-    const again = plan({ storage: storage({ prepare: imagePrepare }, p.status, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n1' }), pvc: bound, earlierJobs: [{ name: jobName, created: NOW }] });
+    const again = plan({ storage: storage({ prepare: imagePrepare }, p.status, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n1' }), pvc: bound, earlierJobs: [{ name: jobName, created: NOW, active: false }] });
     expect(again.startJob).toBe(true);
     expect(again.status.prepare?.attempts).toBe(2);
     // A recorded earlier attempt (the status names its Job) and older ones are not counted again.
     const recorded = storage({ prepare: imagePrepare }, { prepare: { ...again.status.prepare!, phase: 'Failed' } }, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n2' });
-    const third = plan({ storage: recorded, pvc: bound, earlierJobs: [{ name: jobName, created: '2026-11-30T09:00:00.000Z' }, { name: again.status.prepare!.jobName!, created: NOW }] });
+    const third = plan({ storage: recorded, pvc: bound, earlierJobs: [{ name: jobName, created: '2026-11-30T09:00:00.000Z', active: false }, { name: again.status.prepare!.jobName!, created: NOW, active: false }] });
     expect(third.status.prepare?.attempts).toBe(3);
   });
 
   it('waits while an earlier attempt still runs', () => {
-    const p = plan({ storage: s, pvc: bound, olderJobActive: 'storage-prepare-model-cache-000000000000' });
+    const p = plan({ storage: s, pvc: bound, earlierJobs: [{ name: 'storage-prepare-model-cache-000000000000', created: NOW, active: true }] });
     expect(p.startJob).toBe(false);
     expect(p.status.prepare?.message).toMatch(/earlier prepare job/);
   });

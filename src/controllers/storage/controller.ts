@@ -17,7 +17,7 @@ import type { EventRecorder } from '../../kube/events';
 import { objectKey } from '../../kube/informer';
 import { R, type Kube } from '../../kube/resources';
 import type { ReconcileResult } from '../../kube/workqueue';
-import { currentDigest, mergeConditions, planStorage, type SourceObservation } from './status';
+import { currentDigest, mergeConditions, planStorage, type SourceObservation, type StorageObservation } from './status';
 import { desiredAccessorDeployment, desiredAccessorService, desiredPVC, desiredPrepareJob, type PrepareJobOptions } from './children';
 import { logger } from '../../logger';
 
@@ -188,8 +188,7 @@ export class StorageController extends Controller {
     const digest = currentDigest(storage);
     let job: V1Job | undefined;
     let jobPods: V1Pod[] = [];
-    let olderJobActive: string | undefined;
-    let earlierJobs: { name: string; created: string }[] = [];
+    let earlierJobs: StorageObservation['earlierJobs'] = [];
     if (digest) {
       const jobName = prepareJobName(name, digest);
       job = this.cache.jobs.get(ns, jobName);
@@ -202,18 +201,20 @@ export class StorageController extends Controller {
         }
       }
       jobPods = this.cache.pods.list(ns).filter((p) => p.metadata?.labels?.['batch.kubernetes.io/job-name'] === jobName);
-      const earlier = this.cache.jobs.list(ns).filter((j) => j.metadata?.labels?.[LABELS.storagePrepare] === name && j.metadata?.name !== jobName);
-      earlierJobs = earlier.map((j) => ({ name: j.metadata!.name!, created: new Date(j.metadata?.creationTimestamp ?? 0).toISOString() }));
-      olderJobActive = earlier.find(
-        (j) => !j.metadata?.deletionTimestamp && !(j.status?.conditions ?? []).some((c) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True'),
-      )?.metadata?.name;
+      earlierJobs = this.cache.jobs
+        .list(ns)
+        .filter((j) => j.metadata?.labels?.[LABELS.storagePrepare] === name && j.metadata?.name !== jobName)
+        .map((j) => ({
+          name: j.metadata!.name!,
+          created: new Date(j.metadata?.creationTimestamp ?? 0).toISOString(),
+          active: !j.metadata?.deletionTimestamp && !(j.status?.conditions ?? []).some((c) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True'),
+        }));
     }
     const plan = planStorage({
       storage,
       pvc: this.cache.pvcs.get(ns, name),
       job,
       jobPods,
-      olderJobActive,
       earlierJobs,
       source: this.observeSource(storage),
       accessor: this.cache.deployments.get(ns, accessorDeploymentName(name)),

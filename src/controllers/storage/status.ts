@@ -43,13 +43,12 @@ export interface StorageObservation {
   job?: V1Job;
   /** Pods of that Job. */
   jobPods?: V1Pod[];
-  /** A prepare Job of an earlier digest that is still running (it holds the volume). */
-  olderJobActive?: string;
   /**
-   * Every prepare Job of an earlier digest that still exists (name, creationTimestamp RFC 3339):
-   * an attempt whose status write was lost (a recover landed first) is counted from these.
+   * Every prepare Job of an earlier digest that still exists: name, creationTimestamp (RFC 3339),
+   * and whether it is still active (it holds the volume: the next attempt waits for it). An
+   * attempt whose status write was lost (a recover landed first) is counted from these.
    */
-  earlierJobs?: { name: string; created: string }[];
+  earlierJobs?: { name: string; created: string; active: boolean }[];
   source?: SourceObservation;
   accessor?: V1Deployment;
   /** RFC 3339 now. */
@@ -278,8 +277,9 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
   if (!pvcBound) {
     return pending(`waiting for PersistentVolumeClaim ${storage.metadata.name} to be bound (${obs.pvc?.status?.phase ?? 'not created yet'})`);
   }
-  if (obs.olderJobActive) {
-    return pending(`waiting for the earlier prepare job ${obs.olderJobActive} to stop`);
+  const olderJobActive = obs.earlierJobs?.find((j) => j.active)?.name;
+  if (olderJobActive) {
+    return pending(`waiting for the earlier prepare job ${olderJobActive} to stop`);
   }
   const fromStorage = storage.spec.prepare?.fromStorageName;
   if (fromStorage) {
