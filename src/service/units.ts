@@ -15,6 +15,10 @@
  * claim id); delete the stock unit with a uid precondition. A failure after the claim releases it
  * (a JSON patch that tests the claim id first); a process that crashes in between leaves a claim
  * that the unit controller completes (the active unit exists) or releases (older than 60 s).
+ * Requests of one operationID run one at a time in a process (a twin replays, another payload
+ * conflicts); with no free stock, a request looks again at the live list and waits (up to 5 s) for
+ * claims in flight to settle before answering insufficient_capacity, and answers a replay when a
+ * twin on another replica made its unit.
  *
  * Exclusivity is checked against the cache first (a clear 409 in the contract's order), then made
  * atomic by reserving each mounted storage (./mounts.ts) just before the capacity step; the
@@ -387,6 +391,19 @@ async function claimStock(ctx: ServiceContext, specName: string): Promise<{ stoc
   const fresh = consumableStock(live, specName, Date.now(), consumed).filter((u) => !tried.has(u.metadata.uid)) as UnitObject[];
   const second = await claimFirst(ctx, fresh, specName, consumed, claimID);
   if (second) return second;
+  // Ready stock claimed by requests still in flight may come free again (a request that fails
+  // releases its claim): wait for one of those claims to settle (bounded), then look once more.
+  const inFlight = live.filter((u) => u.spec.specName === specName && !u.metadata.deletionTimestamp && isReadyUnit(u) && claimState(u, Date.now()).live);
+  if (inFlight.length) {
+    await Promise.race(
+      inFlight.map((u) =>
+        ctx.cache.units.waitFor(STOCK_NAMESPACE, u.metadata.name!, (o) => !o || o.metadata.uid !== u.metadata.uid || !claimState(o, Date.now()).live, CLAIM_SETTLE_MS),
+      ),
+    );
+    const now = consumedStock(ctx);
+    const third = await claimFirst(ctx, consumableStock((await ctx.kube.list(R.unit, STOCK_NAMESPACE)).items, specName, Date.now(), now) as UnitObject[], specName, now, claimID);
+    if (third) return third;
+  }
   const all = live.filter((u) => u.spec.specName === specName && !u.metadata.deletionTimestamp);
   const ready = all.filter(isReadyUnit).length;
   throw insufficientCapacity(
@@ -394,6 +411,9 @@ async function claimStock(ctx: ServiceContext, specName: string): Promise<{ stoc
       'seed stock with POST /api/v1/operator/stock-units or retry once seeded units are Ready',
   );
 }
+
+/** How long a request without free stock waits for claims in flight to settle, in ms. */
+const CLAIM_SETTLE_MS = 5000;
 
 /**
  * Claims the first of `candidates` (oldest first) that can still be claimed: a PUT with the
@@ -449,8 +469,17 @@ async function release(ctx: ServiceContext, stock: UnitObject, claimID: string):
 export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ unit: UnitView; replay: boolean }> {
   // 1. Validity.
   const input = validateCreateUnit(body);
-  const { name, namespace } = input;
   const hash = createUnitHash(input);
+  // One request per operationID at a time in this process: a twin (a client retrying) then finds
+  // the unit its predecessor made and replays, and the same operationID with another payload finds
+  // it and conflicts, instead of both racing for stock. (Across replicas, a twin that loses the
+  // race for stock finds the winner's unit on the API server: see the capacity step.)
+  return withOperationLock(input.operationID, () => createUnitOnce(ctx, input, hash));
+}
+
+/** createUnit for a validated request, under its operationID's lock. */
+async function createUnitOnce(ctx: ServiceContext, input: CreateUnitInput, hash: string): Promise<{ unit: UnitView; replay: boolean }> {
+  const { name, namespace } = input;
   const prior = unitOfOperation(ctx, input.operationID);
   if (prior && sameOperation(prior, input.operationID, hash)) return { unit: toUnitView(prior), replay: true };
   // 2. Existence.
@@ -458,28 +487,21 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
   checkMountsExist(ctx, namespace, input.storageMounts);
   // 3. Conflicts.
   if (prior) throw conflict(`operationID ${input.operationID} was already used with another payload (unit ${prior.metadata.namespace}/${prior.metadata.name}); use a new operationID`);
-  const existing = ctx.cache.units.get(namespace, name);
-  // A twin request may have created it while this one awaited above: that is a replay.
-  if (existing && sameOperation(existing, input.operationID, hash)) return { unit: toUnitView(existing), replay: true };
-  if (existing) throw conflict(`GPUUnit ${namespace}/${name} already exists`);
+  if (ctx.cache.units.get(namespace, name)) throw conflict(`GPUUnit ${namespace}/${name} already exists`);
   const clash = mountConflict(ctx, namespace, name, input.storageMounts);
   if (clash) throw conflict(`GPUStorage ${namespace}/${clash.storage} is already mounted by unit ${clash.unit}; a storage is mounted by at most one active unit`);
   // Exclusivity, atomically: reserve the mounts (released again if anything below fails).
   await reserveMounts(ctx, namespace, name, input.storageMounts);
   let succeeded = false;
-  const twinKey = `${namespace}/${name}/${input.operationID}/${hash}`;
-  inFlight.set(twinKey, (inFlight.get(twinKey) ?? 0) + 1);
   try {
     const result = await createReserved(ctx, input, hash);
     succeeded = true;
     return result;
   } catch (err) {
-    // Idempotency answers before capacity. The same request sent twice at once (a client
-    // retrying): a twin in this process may hold the last stock unit and be creating the unit
-    // right now, so wait briefly for it; a twin that already finished (here or on another
-    // replica) made the unit: ask the server.
+    // Idempotency answers before capacity: a twin on another replica may have taken the last
+    // stock unit for this very request; its unit, on the API server, is the answer.
     if (err instanceof CapacityError) {
-      const twin = (inFlight.get(twinKey) ?? 0) > 1 ? await replayOf(ctx, namespace, name, input.operationID, hash) : await madeBySame(ctx, namespace, name, input.operationID, hash);
+      const twin = await madeBySame(ctx, namespace, name, input.operationID, hash);
       if (twin) {
         succeeded = true;
         return { unit: toUnitView(twin), replay: true };
@@ -487,25 +509,24 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
     }
     throw err;
   } finally {
-    const n = (inFlight.get(twinKey) ?? 1) - 1;
-    if (n > 0) inFlight.set(twinKey, n);
-    else inFlight.delete(twinKey);
     if (!succeeded && !ctx.cache.units.get(namespace, name)) await releaseMounts(ctx, namespace, name, (input.storageMounts ?? []).map((m) => m.name));
   }
 }
 
-/** Create requests in progress in this process, by unit, operationID and payload hash: twins. */
-const inFlight = new Map<string, number>();
+/** Tail of the queue of create requests per operationID in this process. */
+const operationQueues = new Map<string, Promise<unknown>>();
 
-/**
- * The unit `namespace/name` made by the same operation and payload, waiting up to `timeoutMs` for
- * a concurrent twin request to create it; undefined when none appears.
- */
-async function replayOf(ctx: ServiceContext, namespace: string, name: string, operationID: string, hash: string, timeoutMs = 5000): Promise<UnitObject | undefined> {
-  const same = (u: UnitObject | undefined) => !!u && sameOperation(u, operationID, hash);
-  await ctx.cache.units.waitFor(namespace, name, (u) => same(u), timeoutMs);
-  const u = ctx.cache.units.get(namespace, name);
-  return same(u) ? u : madeBySame(ctx, namespace, name, operationID, hash);
+/** Runs `fn` after every earlier call for `operationID` in this process has settled. */
+async function withOperationLock<T>(operationID: string, fn: () => Promise<T>): Promise<T> {
+  const before = operationQueues.get(operationID) ?? Promise.resolve();
+  const mine = before.catch(() => undefined).then(fn);
+  const tail = mine.catch(() => undefined);
+  operationQueues.set(operationID, tail);
+  try {
+    return await mine;
+  } finally {
+    if (operationQueues.get(operationID) === tail) operationQueues.delete(operationID);
+  }
 }
 
 /** True when `u` was made by the create request with this operationID and payload hash. */

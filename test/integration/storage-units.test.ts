@@ -5,8 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { rest } from '../support/http';
-import { eventually, uniq } from '../support/env';
-import { NS, createStorage, seedReady, uniqSpec, unitBody, unitWhere } from '../support/units';
+import { adminKube, eventually, uniq } from '../support/env';
+import { NS, createStorage, seedReady, stockOf, uniqSpec, unitBody, unitWhere } from '../support/units';
+import { ANNOTATIONS } from '../../src/api/constants';
+import { R } from '../../src/kube/resources';
 import type { StorageView } from '../../src/service/storage';
 
 const seed = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo seeded > /workspace/README.txt'] };
@@ -113,6 +115,38 @@ describe('storage and running units', () => {
     expect(answers.map((a) => a.status).sort()).toEqual([201, 409, 409, 409]);
     await new Promise((r) => setTimeout(r, 500));
     expect((await storage(s)).mountedBy).toHaveLength(1);
+  });
+
+  it('one operationID sent at once with different payloads: one 201, the rest operation_conflict (never capacity, never two units)', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 3);
+    const op = uniq('op-shared');
+    // Different names, and the same name with different images.
+    const bodies = [
+      ...[0, 1, 2].map((i) => ({ ...unitBody(uniq(`multi${i}`), spec), operationID: op })),
+      ...[0, 1, 2].map((i) => ({ ...unitBody('same-name-' + op.slice(-6), spec), operationID: op, image: `busybox:1.3${i}` })),
+    ];
+    const answers = await Promise.all(bodies.map((b) => rest('POST', '/api/v1/gpu-units', b)));
+    const outcome = answers.map((a) => (a.status === 201 ? '201' : `${a.status}:${a.body?.error?.code}`)).sort();
+    expect(outcome, JSON.stringify(answers.map((a) => a.body))).toEqual(['201', '409:operation_conflict', '409:operation_conflict', '409:operation_conflict', '409:operation_conflict', '409:operation_conflict']);
+    const units = await adminKube().list(R.unit, NS);
+    expect(units.items.filter((u) => u.metadata.annotations?.[ANNOTATIONS.operationID] === op)).toHaveLength(1);
+  });
+
+  it('twins and distinct requests racing for two stock units: both units are made (twins replay, never starve the others)', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 2);
+    const twin = unitBody(uniq('twin'), spec);
+    const distinct = [0, 1, 2, 3].map((i) => unitBody(uniq(`other${i}`), spec));
+    const [twins, others] = await Promise.all([
+      Promise.all(Array.from({ length: 10 }, () => rest('POST', '/api/v1/gpu-units', twin))),
+      Promise.all(distinct.map((b) => rest('POST', '/api/v1/gpu-units', b))),
+    ]);
+    expect(twins.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
+    const made = others.filter((a) => a.status === 201);
+    expect(made, JSON.stringify(others.map((a) => a.body))).toHaveLength(1);
+    expect(others.filter((a) => a.status === 409).every((a) => a.body?.error?.code === 'insufficient_capacity')).toBe(true);
+    expect(await stockOf(spec)).toHaveLength(0);
   });
 
   it('the same create sent eight times at once, the last stock unit each round: one 201 and seven 200 replays', async () => {
