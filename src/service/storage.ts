@@ -16,7 +16,7 @@ import type { AccessorStatus, Condition, GPUStorage, PrepareSpec, PrepareStatus 
 import { isAlreadyExists, isConflict, isNotFound, isInvalid, kubeMessageOf } from '../kube/errors';
 import { R } from '../kube/resources';
 import { runningWriterOf, unitsMounting } from '../controllers/storage/controller';
-import { currentDigest } from '../controllers/storage/status';
+import { currentDigest, isJobActive } from '../controllers/storage/status';
 import { awaitCached, awaitGone, retryOnConflict, type ServiceContext } from './context';
 import { reservationAlive, reservationOf } from './mounts';
 import { conflict, invalid, notFound, ValidationError } from './errors';
@@ -297,6 +297,11 @@ export async function recoverStorage(ctx: ServiceContext, namespace: string, nam
     if (p?.observedDigest && currentDigest(s) !== p.observedDigest) {
       throw conflict(`GPUStorage ${namespace}/${name}: a recover was just requested and its attempt is starting`);
     }
+    // The status may not name a Job that runs (created a moment ago, or an earlier attempt a new
+    // one waits for): ask the API server for the storage's prepare Jobs.
+    const jobs = await ctx.kube.list(R.job, namespace, `${LABELS.storagePrepare}=${name}`);
+    const running = jobs.items.find(isJobActive);
+    if (running) throw conflict(`GPUStorage ${namespace}/${name}: prepare attempt ${running.metadata?.name} is still running; wait for it to finish`);
     const writer = runningWriterOf(ctx.cache, namespace, name);
     if (writer) throw conflict(`GPUStorage ${namespace}/${name} is mounted read-write by running unit ${writer}; stop it before recovering`);
     try {

@@ -185,6 +185,20 @@ describe('failures and recover', () => {
     expect(await jobsOf(name)).toHaveLength(2);
   });
 
+  it('recovers fired from the moment of create on: refused while any attempt runs; attempts equal the Jobs made', async () => {
+    const name = uniq('eager');
+    await create({ name, prepare: slow });
+    const answers: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      answers.push((await rest('POST', `/api/v1/gpu-storages/${name}/recover?namespace=${NS}`)).status);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(answers.every((c) => c === 200 || c === 409), answers.join(',')).toBe(true);
+    expect(answers.filter((c) => c === 200).length).toBeLessThanOrEqual(1); // the first attempt's Job runs 8 s
+    const done = await until(name, (s) => s.phase === 'Ready', 'ready after the attempts', 90_000);
+    expect(done.prepareStatus.attempts).toBe((await jobsOf(name)).length);
+  }, 150_000);
+
   it('refuses recover without a prepare contract (400) and while an attempt runs (409)', async () => {
     const plain = uniq('plain');
     await create({ name: plain });

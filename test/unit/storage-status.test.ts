@@ -241,21 +241,45 @@ describe('planStorage: prepare from image', () => {
     // status write lost the race with the recover's annotation.
     const pending: GPUStorageStatus = { prepare: { phase: 'Pending', observedDigest: digest, recoveryPhase: 'None', attempts: 0 } };
     const recovering = storage({ prepare: imagePrepare }, pending, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n1' });
-    const p = plan({ storage: recovering, pvc: bound, earlierJobs: [{ name: jobName, created: NOW, active: true }] });
+    const p = plan({ storage: recovering, pvc: bound, earlierJobs: [{ name: jobName, active: true }] });
     expect(p.startJob).toBe(false);
     expect(p.status.prepare?.attempts).toBe(1);
     // Counted once: the next reconciles see the same digest.
-    const again = plan({ storage: storage({ prepare: imagePrepare }, p.status, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n1' }), pvc: bound, earlierJobs: [{ name: jobName, created: NOW, active: false }] });
+    const again = plan({ storage: storage({ prepare: imagePrepare }, p.status, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n1' }), pvc: bound, earlierJobs: [{ name: jobName, active: false }] });
     expect(again.startJob).toBe(true);
     expect(again.status.prepare?.attempts).toBe(2);
     // A recorded earlier attempt (the status names its Job) and older ones are not counted again.
     const recorded = storage({ prepare: imagePrepare }, { prepare: { ...again.status.prepare!, phase: 'Failed' } }, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n2' });
-    const third = plan({ storage: recorded, pvc: bound, earlierJobs: [{ name: jobName, created: '2026-11-30T09:00:00.000Z', active: false }, { name: again.status.prepare!.jobName!, created: NOW, active: false }] });
+    const third = plan({ storage: recorded, pvc: bound, earlierJobs: [{ name: jobName, active: false }, { name: again.status.prepare!.jobName!, active: false }] });
     expect(third.status.prepare?.attempts).toBe(3);
   });
 
+  it('counts an attempt whose Job already failed when first seen (its status write was lost in a handover)', () => {
+    const failed: GPUStorageStatus = { prepare: { ...started.prepare!, phase: 'Failed', recoveryPhase: 'Required', attempts: 1 } };
+    const recovering = storage({ prepare: imagePrepare }, failed, { 'runtime.lokiwager.io/storage-recovery-nonce': 'n9' });
+    const p = plan({
+      storage: recovering,
+      pvc: bound,
+      job: job([{ type: 'Failed', reason: 'BackoffLimitExceeded', message: 'x' }]),
+      jobPods: [pod('Failed', { exitCode: 1 })],
+      earlierJobs: [{ name: jobName, active: false }],
+    });
+    expect(p.status.prepare).toMatchObject({ phase: 'Failed', attempts: 2 });
+  });
+
+  it('never counts more attempts than Jobs were made: recovers while waiting (no Job) add none', () => {
+    let status: GPUStorageStatus = { prepare: { ...started.prepare!, phase: 'Failed', recoveryPhase: 'Required', attempts: 1 } };
+    for (const nonce of ['a', 'b', 'c', 'd']) {
+      // Each recover lands while the earlier attempt's Job still runs: the new attempt waits.
+      const p = plan({ storage: storage({ prepare: imagePrepare }, status, { 'runtime.lokiwager.io/storage-recovery-nonce': nonce }), pvc: bound, earlierJobs: [{ name: jobName, active: true }] });
+      expect(p.startJob).toBe(false);
+      status = p.status;
+    }
+    expect(status.prepare?.attempts).toBe(1);
+  });
+
   it('waits while an earlier attempt still runs', () => {
-    const p = plan({ storage: s, pvc: bound, earlierJobs: [{ name: 'storage-prepare-model-cache-000000000000', created: NOW, active: true }] });
+    const p = plan({ storage: s, pvc: bound, earlierJobs: [{ name: 'storage-prepare-model-cache-000000000000', active: true }] });
     expect(p.startJob).toBe(false);
     expect(p.status.prepare?.message).toMatch(/earlier prepare job/);
   });

@@ -17,7 +17,7 @@ import type { EventRecorder } from '../../kube/events';
 import { objectKey } from '../../kube/informer';
 import { R, type Kube } from '../../kube/resources';
 import type { ReconcileResult } from '../../kube/workqueue';
-import { currentDigest, mergeConditions, planStorage, type SourceObservation, type StorageObservation } from './status';
+import { currentDigest, isJobActive, mergeConditions, planStorage, type SourceObservation, type StorageObservation } from './status';
 import { desiredAccessorDeployment, desiredAccessorService, desiredPVC, desiredPrepareJob, type PrepareJobOptions } from './children';
 import { logger } from '../../logger';
 
@@ -204,11 +204,7 @@ export class StorageController extends Controller {
       earlierJobs = this.cache.jobs
         .list(ns)
         .filter((j) => j.metadata?.labels?.[LABELS.storagePrepare] === name && j.metadata?.name !== jobName)
-        .map((j) => ({
-          name: j.metadata!.name!,
-          created: new Date(j.metadata?.creationTimestamp ?? 0).toISOString(),
-          active: !j.metadata?.deletionTimestamp && !(j.status?.conditions ?? []).some((c) => ['Complete', 'Failed'].includes(c.type) && c.status === 'True'),
-        }));
+        .map((j) => ({ name: j.metadata!.name!, active: isJobActive(j) }));
     }
     const plan = planStorage({
       storage,

@@ -44,11 +44,11 @@ export interface StorageObservation {
   /** Pods of that Job. */
   jobPods?: V1Pod[];
   /**
-   * Every prepare Job of an earlier digest that still exists: name, creationTimestamp (RFC 3339),
-   * and whether it is still active (it holds the volume: the next attempt waits for it). An
-   * attempt whose status write was lost (a recover landed first) is counted from these.
+   * Every prepare Job of an earlier digest that still exists, and whether it is still active (it
+   * holds the volume: the next attempt waits for it). Attempts are never fewer than the Jobs that
+   * exist, so an attempt whose status write was lost (a recover landed first) is still counted.
    */
-  earlierJobs?: { name: string; created: string; active: boolean }[];
+  earlierJobs?: { name: string; active: boolean }[];
   source?: SourceObservation;
   accessor?: V1Deployment;
   /** RFC 3339 now. */
@@ -98,6 +98,11 @@ export function currentDigest(storage: GPUStorage): string | undefined {
 
 function condition(type: string, ok: boolean, reason: string, message: string): Omit<Condition, 'lastTransitionTime'> {
   return { type, status: ok ? 'True' : 'False', reason, message };
+}
+
+/** True while a prepare Job can still run a pod: not being deleted and without an outcome. */
+export function isJobActive(job: V1Job): boolean {
+  return !job.metadata?.deletionTimestamp && !jobOutcome(job);
 }
 
 /** Job outcome: Complete/SuccessCriteriaMet → succeeded; Failed/FailureTarget → failed. */
@@ -161,16 +166,15 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
   const jobName = prepareJobName(name, digest);
   const sameAttempt = prev?.observedDigest === digest;
   const events: StorageEvent[] = [];
-  // The first reconcile of a new digest counts earlier attempts the status never recorded: Jobs
-  // other than the recorded one, created since the recorded attempt started (seconds precision).
-  const recordedStart = prev?.startTime ? Math.floor(Date.parse(prev.startTime) / 1000) * 1000 : -Infinity;
-  const unrecorded = sameAttempt ? 0 : (obs.earlierJobs ?? []).filter((j) => j.name !== prev?.jobName && Date.parse(j.created) >= recordedStart).length;
+  // Attempts: as recorded, and never fewer than the prepare Jobs that exist (one per attempt), so
+  // an attempt whose status write was lost is counted; finished Jobs expire (TTL), the record stays.
+  const jobsExisting = (obs.earlierJobs?.length ?? 0) + (obs.job ? 1 : 0);
   const base: PrepareStatus = {
     phase: 'Pending',
     jobName: sameAttempt ? prev?.jobName : undefined,
     observedDigest: digest,
     recoveryPhase: 'None',
-    attempts: (prev?.attempts ?? 0) + unrecorded,
+    attempts: Math.max(prev?.attempts ?? 0, jobsExisting),
     startTime: sameAttempt ? prev?.startTime : undefined,
     completionTime: sameAttempt ? prev?.completionTime : undefined,
     sourceUID: prev?.sourceUID,
@@ -207,7 +211,7 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
     const started = {
       ...base,
       jobName,
-      attempts: (base.attempts ?? 0) + (recorded ? 0 : 1),
+      attempts: Math.max((prev?.attempts ?? 0) + (recorded ? 0 : 1), jobsExisting),
       startTime: base.startTime ?? (created ? new Date(created).toISOString() : now),
     };
     if (outcome?.done === 'succeeded') {
@@ -236,7 +240,7 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
       let message = failureMessage(jobName, outcome.reason, outcome.message, pod);
       if (!pod && waiting) message += `; ${waiting}`;
       return {
-        prepare: { ...fail(outcome.reason, message, { exitCode: pod?.exitCode, jobName }), jobName, startTime: started.startTime },
+        prepare: { ...fail(outcome.reason, message, { exitCode: pod?.exitCode, jobName }), jobName, attempts: started.attempts, startTime: started.startTime },
         startJob: false,
         events,
       };
