@@ -15,10 +15,10 @@
  * claim id); delete the stock unit with a uid precondition. A failure after the claim releases it
  * (a JSON patch that tests the claim id first); a process that crashes in between leaves a claim
  * that the unit controller completes (the active unit exists) or releases (older than 60 s).
- * Requests of one operationID run one at a time in a process (a twin replays, another payload
- * conflicts); with no free stock, a request looks again at the live list and waits (up to 5 s) for
- * claims in flight to settle before answering insufficient_capacity, and answers a replay when a
- * twin on another replica made its unit.
+ * A request holds its operationID across replicas while it runs (./operation-lease.ts): a twin
+ * replays, another payload conflicts, and only one of them ever claims stock. With no free stock,
+ * a request looks again at the live list and waits (up to 5 s) for claims in flight to settle
+ * before answering insufficient_capacity.
  *
  * Exclusivity is checked against the cache first (a clear 409 in the contract's order), then made
  * atomic by reserving each mounted storage (./mounts.ts) just before the capacity step; the
@@ -40,7 +40,8 @@ import { R } from '../kube/resources';
 import { logger } from '../logger';
 import { awaitCached, awaitGone, requireNamespace, retryOnConflict, type ServiceContext } from './context';
 import { releaseMounts, reserveMounts } from './mounts';
-import { CapacityError, conflict, insufficientCapacity, invalid, notFound, ValidationError } from './errors';
+import { holdOperation, OPERATION_HASH_LABEL, operationHash } from './operation-lease';
+import { conflict, insufficientCapacity, invalid, notFound, ValidationError } from './errors';
 import { operationID as validOperationID, specName as validSpecName } from './operations';
 import { isObject, namespaceName, onlyKnownFields, optArray, optBool, optObject, optStringList, reqString, resourceName } from './validate';
 
@@ -470,15 +471,6 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
   // 1. Validity.
   const input = validateCreateUnit(body);
   const hash = createUnitHash(input);
-  // One request per operationID at a time in this process: a twin (a client retrying) then finds
-  // the unit its predecessor made and replays, and the same operationID with another payload finds
-  // it and conflicts, instead of both racing for stock. (Across replicas, a twin that loses the
-  // race for stock finds the winner's unit on the API server: see the capacity step.)
-  return withOperationLock(input.operationID, () => createUnitOnce(ctx, input, hash));
-}
-
-/** createUnit for a validated request, under its operationID's lock. */
-async function createUnitOnce(ctx: ServiceContext, input: CreateUnitInput, hash: string): Promise<{ unit: UnitView; replay: boolean }> {
   const { name, namespace } = input;
   const prior = unitOfOperation(ctx, input.operationID);
   if (prior && sameOperation(prior, input.operationID, hash)) return { unit: toUnitView(prior), replay: true };
@@ -487,9 +479,28 @@ async function createUnitOnce(ctx: ServiceContext, input: CreateUnitInput, hash:
   checkMountsExist(ctx, namespace, input.storageMounts);
   // 3. Conflicts.
   if (prior) throw conflict(`operationID ${input.operationID} was already used with another payload (unit ${prior.metadata.namespace}/${prior.metadata.name}); use a new operationID`);
-  if (ctx.cache.units.get(namespace, name)) throw conflict(`GPUUnit ${namespace}/${name} already exists`);
+  const existing = ctx.cache.units.get(namespace, name);
+  // A twin request may have made it while this one awaited above: that is a replay.
+  if (existing && sameOperation(existing, input.operationID, hash)) return { unit: toUnitView(existing), replay: true };
+  if (existing) throw conflict(`GPUUnit ${namespace}/${name} already exists`);
   const clash = mountConflict(ctx, namespace, name, input.storageMounts);
   if (clash) throw conflict(`GPUStorage ${namespace}/${clash.storage} is already mounted by unit ${clash.unit}; a storage is mounted by at most one active unit`);
+  // The operationID, across replicas: held while this request runs (see ./operation-lease.ts).
+  const hold = await holdOperation(ctx, input.operationID, hash, namespace, name);
+  if (!hold.held) {
+    await awaitCached(ctx.cache.units, hold.replay);
+    return { unit: toUnitView(ctx.cache.units.get(namespace, name) ?? (hold.replay as UnitObject)), replay: true };
+  }
+  try {
+    return await createHeld(ctx, input, hash);
+  } finally {
+    await hold.release();
+  }
+}
+
+/** createUnit while holding the operationID: reserve the mounts, then capacity, create, consume. */
+async function createHeld(ctx: ServiceContext, input: CreateUnitInput, hash: string): Promise<{ unit: UnitView; replay: boolean }> {
+  const { name, namespace } = input;
   // Exclusivity, atomically: reserve the mounts (released again if anything below fails).
   await reserveMounts(ctx, namespace, name, input.storageMounts);
   let succeeded = false;
@@ -497,35 +508,8 @@ async function createUnitOnce(ctx: ServiceContext, input: CreateUnitInput, hash:
     const result = await createReserved(ctx, input, hash);
     succeeded = true;
     return result;
-  } catch (err) {
-    // Idempotency answers before capacity: a twin on another replica may have taken the last
-    // stock unit for this very request; its unit, on the API server, is the answer.
-    if (err instanceof CapacityError) {
-      const twin = await madeBySame(ctx, namespace, name, input.operationID, hash);
-      if (twin) {
-        succeeded = true;
-        return { unit: toUnitView(twin), replay: true };
-      }
-    }
-    throw err;
   } finally {
     if (!succeeded && !ctx.cache.units.get(namespace, name)) await releaseMounts(ctx, namespace, name, (input.storageMounts ?? []).map((m) => m.name));
-  }
-}
-
-/** Tail of the queue of create requests per operationID in this process. */
-const operationQueues = new Map<string, Promise<unknown>>();
-
-/** Runs `fn` after every earlier call for `operationID` in this process has settled. */
-async function withOperationLock<T>(operationID: string, fn: () => Promise<T>): Promise<T> {
-  const before = operationQueues.get(operationID) ?? Promise.resolve();
-  const mine = before.catch(() => undefined).then(fn);
-  const tail = mine.catch(() => undefined);
-  operationQueues.set(operationID, tail);
-  try {
-    return await mine;
-  } finally {
-    if (operationQueues.get(operationID) === tail) operationQueues.delete(operationID);
   }
 }
 
@@ -575,7 +559,7 @@ async function createReserved(ctx: ServiceContext, input: CreateUnitInput, hash:
       ...(input.storageMounts ? { storageMounts: input.storageMounts } : {}),
     },
   };
-  obj.metadata.labels = unitLabels(obj);
+  obj.metadata.labels = { ...unitLabels(obj), [OPERATION_HASH_LABEL]: operationHash(input.operationID) };
   let created: UnitObject;
   try {
     created = await ctx.kube.create(R.unit, obj);

@@ -3,9 +3,10 @@
  * running unit mounts its source read-write, and read-only mounts do not block it; recover is
  * refused (409) while a running unit mounts the storage read-write.
  */
-import { describe, expect, it } from 'vitest';
-import { rest } from '../support/http';
-import { adminKube, eventually, uniq } from '../support/env';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rest, restAt } from '../support/http';
+import { adminKube, eventually, testEnv, uniq } from '../support/env';
+import { startApp, type App } from '../../src/app';
 import { NS, createStorage, seedReady, stockOf, uniqSpec, unitBody, unitWhere } from '../support/units';
 import { ANNOTATIONS } from '../../src/api/constants';
 import { R } from '../../src/kube/resources';
@@ -160,5 +161,39 @@ describe('storage and running units', () => {
       expect(answers.map((a) => a.status).sort(), JSON.stringify(answers.map((a) => a.body))).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
       expect(new Set(answers.map((a) => a.body?.data?.uid)).size).toBe(1);
     }
+  });
+});
+
+describe('two replicas of the service', () => {
+  let second: App;
+  beforeAll(async () => {
+    second = await startApp({ kubeconfig: testEnv().kubeconfig, port: 0, installPrerequisites: false });
+  });
+  afterAll(async () => {
+    await second?.close();
+  });
+  const at = (i: number) => (i % 2 === 0 ? testEnv().url : second.url);
+
+  it('one operationID with different payloads split across replicas: one unit, the rest operation_conflict', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 4);
+    const op = uniq('op-two');
+    const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => restAt(at(i), 'POST', '/api/v1/gpu-units', { ...unitBody(uniq(`rep${i}`), spec), operationID: op })));
+    const outcome = answers.map((a) => (a.status === 201 ? '201' : `${a.status}:${a.body?.error?.code}`)).sort();
+    expect(outcome, JSON.stringify(answers.map((a) => a.body))).toEqual(['201', ...Array(5).fill('409:operation_conflict')]);
+    const units = await adminKube().list(R.unit, NS);
+    expect(units.items.filter((u) => u.metadata.annotations?.[ANNOTATIONS.operationID] === op)).toHaveLength(1);
+  });
+
+  it('twins split across replicas with one stock unit: one 201, the rest 200 replays of the same unit', async () => {
+    const spec = uniqSpec();
+    await seedReady(spec, 1);
+    const body = unitBody(uniq('twin2'), spec);
+    const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => restAt(at(i), 'POST', '/api/v1/gpu-units', body)));
+    expect(answers.map((a) => a.status).sort(), JSON.stringify(answers.map((a) => a.body))).toEqual([200, 200, 200, 200, 200, 201]);
+    expect(new Set(answers.map((a) => a.body?.data?.uid)).size).toBe(1);
+    // The operationID's Lease is gone once the requests end.
+    const leases = await adminKube().list(R.lease, 'runtime-stock');
+    expect(leases.items.filter((l) => l.metadata?.name?.startsWith('unit-op-'))).toEqual([]);
   });
 });

@@ -14,7 +14,12 @@ export interface RestAnswer<T = unknown> {
 
 /** One REST call; `body` is sent as JSON (a string is sent as is, for malformed-JSON tests). */
 export async function rest<T = any>(method: string, path: string, body?: unknown): Promise<RestAnswer<T>> {
-  const res = await fetch(testEnv().url + path, {
+  return restAt<T>(testEnv().url, method, path, body);
+}
+
+/** {@link rest} against the service at `baseUrl` (e.g. a second replica a test started). */
+export async function restAt<T = any>(baseUrl: string, method: string, path: string, body?: unknown): Promise<RestAnswer<T>> {
+  const res = await fetch(baseUrl + path, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
