@@ -4,7 +4,7 @@
  * refused (409) while a running unit mounts the storage read-write.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rest, restAt } from '../support/http';
+import { rest, restAt, type RestAnswer } from '../support/http';
 import { adminKube, eventually, testEnv, uniq } from '../support/env';
 import { startApp, type App } from '../../src/app';
 import { NS, createStorage, seedReady, stockOf, uniqSpec, unitBody, unitWhere } from '../support/units';
@@ -16,6 +16,14 @@ const seed = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo se
 
 async function storage(name: string): Promise<StorageView> {
   return (await rest<StorageView>('GET', `/api/v1/gpu-storages/${name}?namespace=${NS}`)).body!.data!;
+}
+
+/** Exactly one answer is 201 and the others 409 operation_conflict; one unit carries `operationID`. */
+async function expectOneUnitOfOperation(operationID: string, answers: RestAnswer[]): Promise<void> {
+  const outcome = answers.map((a) => (a.status === 201 ? '201' : `${a.status}:${a.body?.error?.code}`)).sort();
+  expect(outcome, JSON.stringify(answers.map((a) => a.body))).toEqual(['201', ...Array(answers.length - 1).fill('409:operation_conflict')]);
+  const units = await adminKube().list(R.unit, NS);
+  expect(units.items.filter((u) => u.metadata.annotations?.[ANNOTATIONS.operationID] === operationID)).toHaveLength(1);
 }
 
 describe('storage and running units', () => {
@@ -128,10 +136,7 @@ describe('storage and running units', () => {
       ...[0, 1, 2].map((i) => ({ ...unitBody('same-name-' + op.slice(-6), spec), operationID: op, image: `busybox:1.3${i}` })),
     ];
     const answers = await Promise.all(bodies.map((b) => rest('POST', '/api/v1/gpu-units', b)));
-    const outcome = answers.map((a) => (a.status === 201 ? '201' : `${a.status}:${a.body?.error?.code}`)).sort();
-    expect(outcome, JSON.stringify(answers.map((a) => a.body))).toEqual(['201', '409:operation_conflict', '409:operation_conflict', '409:operation_conflict', '409:operation_conflict', '409:operation_conflict']);
-    const units = await adminKube().list(R.unit, NS);
-    expect(units.items.filter((u) => u.metadata.annotations?.[ANNOTATIONS.operationID] === op)).toHaveLength(1);
+    await expectOneUnitOfOperation(op, answers);
   });
 
   it('twins and distinct requests racing for two stock units: both units are made (twins replay, never starve the others)', async () => {
@@ -179,10 +184,7 @@ describe('two replicas of the service', () => {
     await seedReady(spec, 4);
     const op = uniq('op-two');
     const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => restAt(at(i), 'POST', '/api/v1/gpu-units', { ...unitBody(uniq(`rep${i}`), spec), operationID: op })));
-    const outcome = answers.map((a) => (a.status === 201 ? '201' : `${a.status}:${a.body?.error?.code}`)).sort();
-    expect(outcome, JSON.stringify(answers.map((a) => a.body))).toEqual(['201', ...Array(5).fill('409:operation_conflict')]);
-    const units = await adminKube().list(R.unit, NS);
-    expect(units.items.filter((u) => u.metadata.annotations?.[ANNOTATIONS.operationID] === op)).toHaveLength(1);
+    await expectOneUnitOfOperation(op, answers);
   });
 
   it('twins split across replicas with one stock unit: one 201, the rest 200 replays of the same unit', async () => {
