@@ -39,12 +39,17 @@ export type OperationHold =
   /** The same request (operationID and payload) already made this unit: answer it as a replay. */
   | { held: false; replay: GPUUnit };
 
+/** How long a request waits, in all, for a request of the same payload that holds the operationID, in ms. */
+export const TWIN_WAIT_MS = 10_000;
+
 /**
  * Holds `operationID` for a create of unit `namespace/name` with payload hash `hash`.
- * A request of the same operationID and payload in flight elsewhere is waited for (up to 10 s)
- * and its unit answered as a replay.
+ * A request of the same operationID and payload in flight elsewhere is waited for (up to
+ * {@link TWIN_WAIT_MS} in all): its unit is answered as a replay; when it gives up (its Lease goes),
+ * this request runs itself and meets the same answer (e.g. insufficient_capacity) first hand.
  * @throws ServiceError 409 operation_conflict when another payload holds or used the operationID,
- *   or when the same request elsewhere neither finishes nor gives up in time.
+ *   or when a request of the same payload holds it past the wait (its Lease is named, with when it
+ *   counts as abandoned).
  */
 export async function holdOperation(ctx: ServiceContext, operationID: string, hash: string, namespace: string, name: string): Promise<OperationHold> {
   const leaseName = `unit-op-${operationHash(operationID)}`;
@@ -52,7 +57,9 @@ export async function holdOperation(ctx: ServiceContext, operationID: string, ha
   const identity = randomUUID();
   const annotations = { [ANNOTATIONS.operationID]: operationID, [ANNOTATIONS.requestHash]: hash, [UNIT_ANNOTATION]: unit };
   const spec = () => ({ holderIdentity: identity, leaseDurationSeconds: OPERATION_LEASE_SECONDS, renewTime: microTime(new Date()) as never });
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const deadline = Date.now() + TWIN_WAIT_MS;
+  for (;;) {
+    if (Date.now() > deadline + TWIN_WAIT_MS) throw conflict(`operationID ${operationID} is contended by requests that keep taking it; retry shortly`);
     let lease: V1Lease | undefined;
     try {
       lease = await ctx.kube.create(R.lease, { metadata: { name: leaseName, namespace: STOCK_NAMESPACE, annotations }, spec: spec() });
@@ -60,11 +67,11 @@ export async function holdOperation(ctx: ServiceContext, operationID: string, ha
       if (!isAlreadyExists(err)) throw err;
     }
     if (!lease) {
-      const other = await ctx.kube.get(R.lease, STOCK_NAMESPACE, leaseName).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+      const other = await getLease(ctx, leaseName);
       if (!other) continue; // released meanwhile: try again
       const renewed = Date.parse(String(other.spec?.renewTime ?? ''));
-      const abandoned = !Number.isFinite(renewed) || Date.now() - renewed > OPERATION_LEASE_SECONDS * 1000;
-      if (abandoned) {
+      const abandonedAt = (Number.isFinite(renewed) ? renewed : 0) + OPERATION_LEASE_SECONDS * 1000;
+      if (Date.now() > abandonedAt) {
         try {
           lease = await ctx.kube.replace(R.lease, { ...other, metadata: { ...other.metadata, annotations }, spec: { ...other.spec, ...spec() } });
         } catch (err) {
@@ -76,10 +83,14 @@ export async function holdOperation(ctx: ServiceContext, operationID: string, ha
         if (a[ANNOTATIONS.requestHash] !== hash || a[UNIT_ANNOTATION] !== unit) {
           throw conflict(`operationID ${operationID} is in use by another request (unit ${a[UNIT_ANNOTATION] ?? '?'}) with another payload; use a new operationID`);
         }
-        // The same request, in flight on another replica: its unit is the answer.
-        const made = await waitForUnit(ctx, namespace, name, operationID, hash);
-        if (made) return { held: false, replay: made };
-        continue; // it gave up (or is slow): try to hold it ourselves
+        // The same request, in flight elsewhere: its unit is the answer, unless it gives up.
+        const outcome = await waitForTwin(ctx, other, namespace, name, operationID, hash, deadline);
+        if (outcome.made) return { held: false, replay: outcome.made };
+        if (outcome.released) continue;
+        throw conflict(
+          `operationID ${operationID} is held by another request of the same payload (Lease ${STOCK_NAMESPACE}/${leaseName}) that has not finished; ` +
+            `retry shortly (a holder that died is taken over after ${new Date(abandonedAt).toISOString()})`,
+        );
       }
     }
     const held = lease!;
@@ -98,14 +109,43 @@ export async function holdOperation(ctx: ServiceContext, operationID: string, ha
     }
     return { held: true, release };
   }
-  throw conflict(`operationID ${operationID} is busy with a request of the same payload that has not finished; retry shortly`);
 }
 
-/** The unit made by this operationID and payload, waiting up to 10 s for it in the cache. */
-async function waitForUnit(ctx: ServiceContext, namespace: string, name: string, operationID: string, hash: string): Promise<GPUUnit | undefined> {
+async function getLease(ctx: ServiceContext, name: string): Promise<V1Lease | undefined> {
+  try {
+    return await ctx.kube.get(R.lease, STOCK_NAMESPACE, name);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Waits until the twin holding `lease` made its unit (`made`), or let the Lease go or pass to
+ * another holder (`released`), or `deadline` (epoch ms) passes (neither). Polls every 100 ms.
+ */
+async function waitForTwin(
+  ctx: ServiceContext,
+  lease: V1Lease,
+  namespace: string,
+  name: string,
+  operationID: string,
+  hash: string,
+  deadline: number,
+): Promise<{ made?: GPUUnit; released?: boolean }> {
   const same = (u: GPUUnit | undefined) =>
     !!u && !u.metadata.deletionTimestamp && u.metadata.annotations?.[ANNOTATIONS.operationID] === operationID && u.metadata.annotations?.[ANNOTATIONS.requestHash] === hash;
-  await ctx.cache.units.waitFor(namespace, name, same, 10_000);
-  const u = ctx.cache.units.get(namespace, name);
-  return same(u) ? u : undefined;
+  while (Date.now() < deadline) {
+    const u = ctx.cache.units.get(namespace, name);
+    if (same(u)) return { made: u };
+    const now = await getLease(ctx, lease.metadata!.name!);
+    if (!now || now.metadata?.uid !== lease.metadata?.uid || now.spec?.holderIdentity !== lease.spec?.holderIdentity) {
+      // Gone or taken over: the twin finished (its unit may still be on the way to the cache) or gave up.
+      await ctx.cache.units.waitFor(namespace, name, same, 1000);
+      const made = ctx.cache.units.get(namespace, name);
+      return same(made) ? { made } : { released: true };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {};
 }

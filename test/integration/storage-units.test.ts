@@ -187,6 +187,17 @@ describe('two replicas of the service', () => {
     await expectOneUnitOfOperation(op, answers);
   });
 
+  it('twins split across replicas with no stock: every one answers insufficient_capacity, promptly', async () => {
+    const spec = uniqSpec(); // never seeded
+    const body = unitBody(uniq('nostock'), spec);
+    const started = Date.now();
+    const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => restAt(at(i), 'POST', '/api/v1/gpu-units', body)));
+    expect(answers.map((a) => `${a.status}:${a.body?.error?.code}`), JSON.stringify(answers.map((a) => a.body))).toEqual(Array(6).fill('409:insufficient_capacity'));
+    expect(Date.now() - started).toBeLessThan(8000); // twins wait for the holder, not for a timeout
+    const leases = await adminKube().list(R.lease, 'runtime-stock');
+    expect(leases.items.filter((l) => l.metadata?.name?.startsWith('unit-op-'))).toEqual([]);
+  });
+
   it('twins split across replicas with one stock unit: one 201, the rest 200 replays of the same unit', async () => {
     const spec = uniqSpec();
     await seedReady(spec, 1);
