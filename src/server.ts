@@ -27,6 +27,14 @@ export async function startHttpServer(svc: ServiceContext, opts: { host?: string
     done();
   });
   registerRestErrorHandlers(app);
+  // A body-less POST (recover) sent with Content-Type application/json, as many clients do, has
+  // no body rather than a malformed one; anything else goes to Fastify's own (safe) JSON parser.
+  const parseJSON = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '') return done(null, undefined);
+    parseJSON(req, String(body), done);
+  });
 
   const yoga = createGraphQL(svc, opts.graphql);
   app.route({

@@ -46,6 +46,8 @@ describe('REST envelope and errors', () => {
       ['GET', '/api/v1/nothing-here', undefined, 404, 'not_found'],
       ['DELETE', '/api/v1/gpu-units/BAD!', undefined, 400, 'invalid_request', 'name'],
       ['GET', '/api/v1/gpu-storages/Not_A_Name', undefined, 400, 'invalid_request', 'name'],
+      // A body-less POST with Content-Type application/json is no body, not malformed JSON.
+      ['POST', '/api/v1/gpu-storages/x/recover?namespace=runtime-instance', '', 404, 'gpustorage_not_found'],
       ['PATCH', '/api/v1/gpu-storages/x', '{}', 405, 'method_not_allowed'],
       ['DELETE', '/api/v1/gpu-storages', undefined, 405, 'method_not_allowed'],
     ];
