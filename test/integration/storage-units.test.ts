@@ -139,7 +139,7 @@ describe('storage and running units', () => {
     await expectOneUnitOfOperation(op, answers);
   });
 
-  it('twins and distinct requests racing for two stock units: both units are made (twins replay, never starve the others)', async () => {
+  it('twins and distinct requests racing for two stock units: both units are made, the twins answer as one request', async () => {
     const spec = uniqSpec();
     await seedReady(spec, 2);
     const twin = unitBody(uniq('twin'), spec);
@@ -148,10 +148,17 @@ describe('storage and running units', () => {
       Promise.all(Array.from({ length: 10 }, () => rest('POST', '/api/v1/gpu-units', twin))),
       Promise.all(distinct.map((b) => rest('POST', '/api/v1/gpu-units', b))),
     ]);
-    expect(twins.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
+    // Five contenders (the twin group and four others) for two stock units: the twin group may
+    // win one or none, but it answers as one request, and both stock units are always used.
+    const twinOutcome = twins.map((a) => (a.status === 409 ? `409:${a.body?.error?.code}` : a.status)).sort();
+    const twinWon = twins.some((a) => a.status === 201);
+    expect(twinOutcome, JSON.stringify(twins.map((a) => a.body))).toEqual(
+      twinWon ? [200, 200, 200, 200, 200, 200, 200, 200, 200, 201] : Array(10).fill('409:insufficient_capacity'),
+    );
+    if (twinWon) expect(new Set(twins.map((a) => a.body?.data?.uid)).size).toBe(1);
     const made = others.filter((a) => a.status === 201);
-    expect(made, JSON.stringify(others.map((a) => a.body))).toHaveLength(1);
-    expect(others.filter((a) => a.status === 409).every((a) => a.body?.error?.code === 'insufficient_capacity')).toBe(true);
+    expect(made, JSON.stringify(others.map((a) => a.body))).toHaveLength(twinWon ? 1 : 2);
+    expect(others.filter((a) => a.status !== 201).every((a) => a.status === 409 && a.body?.error?.code === 'insufficient_capacity')).toBe(true);
     expect(await stockOf(spec)).toHaveLength(0);
   });
 
@@ -193,7 +200,7 @@ describe('two replicas of the service', () => {
     const started = Date.now();
     const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => restAt(at(i), 'POST', '/api/v1/gpu-units', body)));
     expect(answers.map((a) => `${a.status}:${a.body?.error?.code}`), JSON.stringify(answers.map((a) => a.body))).toEqual(Array(6).fill('409:insufficient_capacity'));
-    expect(Date.now() - started).toBeLessThan(8000); // twins wait for the holder, not for a timeout
+    expect(Date.now() - started).toBeLessThan(9500); // twins follow the holder; a timeout would take 10 s (TWIN_WAIT_MS)
     const leases = await adminKube().list(R.lease, 'runtime-stock');
     expect(leases.items.filter((l) => l.metadata?.name?.startsWith('unit-op-'))).toEqual([]);
   });
