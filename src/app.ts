@@ -15,6 +15,8 @@ import type { ServiceContext } from './service/context';
 import type { GraphQLOptions } from './graphql/yoga';
 import { DEFAULT_PREPARE_DEADLINE_SECONDS, DEFAULT_PREPARE_JOB_TTL_SECONDS, FIELD_MANAGER, INSTANCE_NAMESPACE } from './api/constants';
 import { logger } from './logger';
+import { Auth, authOptionsFromEnv, type AuthOptions } from './auth/index';
+import { ensureUserRoles } from './auth/roles';
 
 export interface AppOptions {
   /** Path of the kubeconfig to use; in-cluster config when omitted and KUBERNETES_SERVICE_HOST is set. */
@@ -34,10 +36,13 @@ export interface AppOptions {
   prepareJobTTLSeconds?: number;
   prepareDeadlineSeconds?: number;
   graphql?: GraphQLOptions;
+  /** Authentication, authorization and limits (defaults from the environment: README). */
+  auth?: AuthOptions;
 }
 
 export interface App {
   svc: ServiceContext;
+  auth: Auth;
   http: HttpServer;
   url: string;
   /** The controllers while this replica leads, else undefined. */
@@ -95,7 +100,10 @@ export function startControllers(svc: ServiceContext, opts: ControllerOptions): 
 export async function startApp(opts: AppOptions = {}): Promise<App> {
   const kc = loadKubeConfig(opts.kubeconfig);
   const kube = new Kube(kc);
-  if (opts.installPrerequisites ?? true) await ensureClusterPrerequisites(kube);
+  if (opts.installPrerequisites ?? true) {
+    await ensureClusterPrerequisites(kube);
+    await ensureUserRoles(kube);
+  }
   const cache = new ClusterCache(kc);
   cache.start();
   await cache.waitForSync();
@@ -126,10 +134,12 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
     });
     elector.start();
   }
-  const http = await startHttpServer(svc, { host: opts.host, port: opts.port, graphql: opts.graphql });
+  const auth = new Auth(kube, authOptionsFromEnv(opts.auth));
+  const http = await startHttpServer(svc, auth, { host: opts.host, port: opts.port, graphql: opts.graphql });
   logger.info({ url: http.url }, 'service started');
   return {
     svc,
+    auth,
     http,
     url: http.url,
     controllers: () => running,

@@ -9,8 +9,10 @@
  * Environment: PORT (default 8080), HOST (default 127.0.0.1), KUBECONFIG, GPU_RUNTIME_CACHE,
  * LOG_LEVEL, PREPARE_JOB_TTL_SECONDS, PREPARE_DEADLINE_SECONDS, GRAPHQL_INTROSPECTION.
  */
-import { startApp } from './app';
+import { loadKubeConfig, startApp } from './app';
 import { logger } from './logger';
+import { grantDevelopmentAccess } from './auth/roles';
+import { Kube } from './kube/resources';
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 8080);
@@ -22,6 +24,10 @@ async function main(): Promise<void> {
     const cluster = await startLocalCluster({ name: 'dev', persistent: true });
     kubeconfig = cluster.operatorKubeconfig;
     stopCluster = cluster.stop;
+    // A development convenience of the embedded cluster only: anonymous requests may use the
+    // tenant role in runtime-instance and seed stock in runtime-stock (README "Authentication").
+    const grants = await grantDevelopmentAccess(new Kube(loadKubeConfig(kubeconfig)));
+    process.stderr.write(`\ndevelopment access on the embedded cluster (no token needed; never granted on a KUBECONFIG cluster):\n${grants.map((g) => `  ${g}`).join('\n')}\n`);
     process.stderr.write(
       `\nlocal cluster is up\n  kubeconfig: ${cluster.kubeconfig}\n  kubectl:    ${cluster.kubectl}\n` +
         `  try:        ${cluster.kubectl} --kubeconfig ${cluster.kubeconfig} get gpustorages -n runtime-instance\n`,

@@ -7,6 +7,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { ServiceContext } from './service/context';
 import { attachGraphQLWs, createGraphQL, graphqlRequestError, type GraphQLOptions } from './graphql/yoga';
 import { registerRestErrorHandlers, registerRestRoutes } from './rest/index';
+import { registerAuth } from './auth/http';
+import type { Auth } from './auth/index';
 import { logger } from './logger';
 
 export interface HttpServer {
@@ -20,13 +22,16 @@ export interface HttpServer {
  * Starts listening on `host:port` (port 0 picks a free one).
  * @throws when the port is taken.
  */
-export async function startHttpServer(svc: ServiceContext, opts: { host?: string; port?: number; graphql?: GraphQLOptions; bodyLimitBytes?: number } = {}): Promise<HttpServer> {
+export async function startHttpServer(svc: ServiceContext, auth: Auth, opts: { host?: string; port?: number; graphql?: GraphQLOptions; bodyLimitBytes?: number } = {}): Promise<HttpServer> {
   const app = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: opts.bodyLimitBytes ?? 1 << 20 });
   app.addHook('onResponse', (req, reply, done) => {
-    req.log.info({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, durationMs: Math.round(reply.elapsedTime) }, 'request');
+    req.log.info({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, durationMs: Math.round(reply.elapsedTime), user: req.caller?.user.username }, 'request');
     done();
   });
   registerRestErrorHandlers(app);
+  await registerAuth(app, svc, auth);
+  // Only JSON bodies: a text/plain POST (which a browser form can send without a preflight) is 415.
+  app.removeContentTypeParser('text/plain');
   // A body-less POST (recover) sent with Content-Type application/json, as many clients do, has
   // no body rather than a malformed one; anything else goes to Fastify's own (safe) JSON parser.
   const parseJSON = app.getDefaultJsonParser('error', 'error');
@@ -36,7 +41,7 @@ export async function startHttpServer(svc: ServiceContext, opts: { host?: string
     parseJSON(req, String(body), done);
   });
 
-  const yoga = createGraphQL(svc, opts.graphql);
+  const yoga = createGraphQL(svc, auth, opts.graphql);
   app.route({
     url: yoga.graphqlEndpoint,
     method: ['GET', 'POST', 'OPTIONS'],
@@ -46,7 +51,7 @@ export async function startHttpServer(svc: ServiceContext, opts: { host?: string
       return reply.status(status).send(body);
     },
     handler: async (req, reply) => {
-      const response = await yoga.handleNodeRequestAndResponse(req, reply, {});
+      const response = await yoga.handleNodeRequestAndResponse(req, reply, { caller: req.caller });
       response.headers.forEach((value, key) => reply.header(key, value));
       reply.status(response.status);
       reply.send(response.body);
@@ -58,7 +63,7 @@ export async function startHttpServer(svc: ServiceContext, opts: { host?: string
 
   registerRestRoutes(app, svc);
 
-  const closeWs = attachGraphQLWs(app.server, yoga);
+  const closeWs = attachGraphQLWs(app.server, yoga, auth);
   const address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 8080 });
   return {
     app,

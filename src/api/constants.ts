@@ -47,6 +47,8 @@ export const ANNOTATIONS = {
   mountedBy: `${GROUP}/mounted-by`,
   /** UID of a clone's source when the clone was created through the API (it existed then). */
   cloneSourceUID: `${GROUP}/clone-source-uid`,
+  /** The user whose API request last created or changed the object (its Kubernetes username). */
+  requestedBy: `${GROUP}/requested-by`,
   /** Hash of the spec we last applied to a child; equal hash means nothing to write. */
   appliedHash: `${GROUP}/applied-hash`,
 } as const;

@@ -3,12 +3,18 @@
  */
 import DataLoader from 'dataloader';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { ServiceContext } from '../service/context';
+import { forCaller, type RequestContext, type ServiceContext } from '../service/context';
+import type { Auth, Caller } from '../auth/index';
 import type { GPUStorage, GPUUnit } from '../api/types';
 import { STOCK_NAMESPACE } from '../api/constants';
 
 export interface GraphQLContext {
-  svc: ServiceContext;
+  /** The service, acting for the request's caller. */
+  svc: RequestContext;
+  /** Budgets, re-check period and the authorizer of the service. */
+  auth: Auth;
+  /** The graphql-ws connection (its subscription budget); undefined over HTTP and SSE. */
+  connection?: object;
   loaders: Loaders;
 }
 
@@ -43,9 +49,9 @@ export function createLoaders(svc: ServiceContext): Loaders {
   };
 }
 
-/** The context of one HTTP request or one WebSocket operation. */
-export function createContext(svc: ServiceContext): GraphQLContext {
-  return { svc, loaders: createLoaders(svc) };
+/** The context of one HTTP request or one WebSocket operation, acting for `caller`. */
+export function createContext(svc: ServiceContext, auth: Auth, caller: Caller, connection?: object): GraphQLContext {
+  return { svc: forCaller(svc, caller), auth, connection, loaders: createLoaders(svc) };
 }
 
 /**

@@ -17,6 +17,28 @@ export interface WatchEvent<T> {
   resourceVersion: string;
 }
 
+/** The last item of a stream ended by the server (access revoked): the resolver throws `error`. */
+export interface StreamEnd {
+  type: 'END';
+  error: Error;
+}
+
+/** An informer stream the server can also feed (`push`) and end with an error (`end`). */
+export interface InformerStream<T> extends AsyncIterableIterator<WatchEvent<T> | StreamEnd> {
+  /** Queues `object` as an event of `type` (coalesced like informer events). */
+  push(type: InformerEventType, object: T): void;
+  /** Delivers `error` as the last item (pending events are dropped), then ends. */
+  end(error: Error): void;
+  /** Called once when the stream finishes, however it finishes. */
+  onFinish(fn: () => void): void;
+}
+
+/** The event itself, or throws the error a server-ended stream carries (see {@link StreamEnd}). */
+export function eventOrThrow<T>(e: WatchEvent<T> | StreamEnd): WatchEvent<T> {
+  if (e.type === 'END') throw e.error;
+  return e;
+}
+
 /**
  * An async iterable of events of `informer` matching `filter`, starting with the current state.
  * Ends when the consumer stops (return()) or `signal` aborts.
@@ -25,10 +47,12 @@ export function informerStream<T extends KubernetesObject>(
   informer: Informer<T>,
   filter: (obj: T) => boolean,
   signal?: AbortSignal,
-): AsyncIterableIterator<WatchEvent<T>> {
+): InformerStream<T> {
   const pending = new Map<string, WatchEvent<T>>();
   let wake: (() => void) | undefined;
   let done = false;
+  let ending: StreamEnd | undefined;
+  const finishers: (() => void)[] = [];
   const push = (type: InformerEventType, object: T) => {
     const key = objectKey(object);
     const prev = pending.get(key);
@@ -45,16 +69,23 @@ export function informerStream<T extends KubernetesObject>(
   });
   for (const obj of informer.list()) if (filter(obj)) push('ADDED', obj);
   const finish = () => {
+    if (done) return;
     done = true;
     off();
     wake?.();
+    for (const f of finishers.splice(0)) f();
   };
   signal?.addEventListener('abort', finish, { once: true });
 
-  const iterator: AsyncIterableIterator<WatchEvent<T>> = {
+  const iterator: InformerStream<T> = {
     async next() {
-      while (!done && pending.size === 0) await new Promise<void>((r) => (wake = r));
+      while (!done && !ending && pending.size === 0) await new Promise<void>((r) => (wake = r));
       wake = undefined;
+      if (ending && !done) {
+        const last = ending;
+        finish();
+        return { done: false, value: last };
+      }
       if (done) return { done: true, value: undefined };
       const [key, event] = pending.entries().next().value as [string, WatchEvent<T>];
       pending.delete(key);
@@ -63,6 +94,17 @@ export function informerStream<T extends KubernetesObject>(
     async return() {
       finish();
       return { done: true, value: undefined };
+    },
+    push,
+    end(error: Error) {
+      if (done || ending) return;
+      ending = { type: 'END', error };
+      pending.clear();
+      wake?.();
+    },
+    onFinish(fn: () => void) {
+      if (done) fn();
+      else finishers.push(fn);
     },
     [Symbol.asyncIterator]() {
       return iterator;

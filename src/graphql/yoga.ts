@@ -10,10 +10,13 @@ import { GraphQLError, type ExecutionArgs, type ValidationContext } from 'graphq
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import type { Auth, Caller } from '../auth/index';
+import { authHeaders } from '../auth/http';
 import { schema } from './schema/index';
 import { createContext, type GraphQLContext } from './context';
 import { graphqlCode } from './schema/common';
-import { ServiceError } from '../service/errors';
+import { RateLimitedError, ServiceError, UnauthenticatedError } from '../service/errors';
 import type { ServiceContext } from '../service/context';
 import { logger } from '../logger';
 
@@ -27,7 +30,8 @@ export interface GraphQLOptions {
   maxDirectives?: number;
 }
 
-type ServerContext = Record<string, unknown>;
+/** What the transport hands yoga: the authenticated caller and, over graphql-ws, the connection. */
+type ServerContext = { caller: Caller; connection?: object };
 
 /**
  * Masks unexpected errors (logged with their stack, answered as INTERNAL_ERROR) and maps service
@@ -36,8 +40,11 @@ type ServerContext = Record<string, unknown>;
 function maskError(error: unknown): Error {
   const original = error instanceof GraphQLError ? (error.originalError ?? undefined) : error;
   if (original instanceof ServiceError) {
+    // Who-and-whether errors set the HTTP status of the answer (401/403/429/503; yoga reads
+    // extensions.http and leaves it out of the body); validity and conflict errors stay data.
+    const http = HTTP_STATUS_ERRORS.has(original.code) ? { http: { status: original.httpStatus, headers: authHeaders(original) } } : {};
     return new GraphQLError(original.message, {
-      extensions: { code: graphqlCode(original), ...(original.field ? { field: original.field } : {}) },
+      extensions: { code: graphqlCode(original), ...(original.field ? { field: original.field } : {}), ...http },
       path: error instanceof GraphQLError ? error.path : undefined,
     });
   }
@@ -53,6 +60,9 @@ function maskError(error: unknown): Error {
     path: error instanceof GraphQLError ? error.path : undefined,
   });
 }
+
+/** Service error codes whose HTTP status a GraphQL-over-HTTP answer takes. */
+const HTTP_STATUS_ERRORS = new Set(['unauthenticated', 'forbidden', 'rate_limited', 'operator_unavailable']);
 
 const graphiqlPages = new Map<string, string>();
 
@@ -87,8 +97,12 @@ const reportLimit = {
  * Builds the yoga instance serving the schema over HTTP (and, through attachGraphQLWs, over
  * WebSocket), with the document limits, error masking and the introspection policy of `opts`.
  */
-export function createGraphQL(svc: ServiceContext, opts: GraphQLOptions = {}): YogaServerInstance<ServerContext, GraphQLContext> {
+export function createGraphQL(svc: ServiceContext, auth: Auth, opts: GraphQLOptions = {}): YogaServerInstance<ServerContext, GraphQLContext> {
   const introspection = opts.introspection ?? process.env.GRAPHQL_INTROSPECTION !== 'false';
+  // CSRF: a POST a browser sends without a preflight (form-encoded, multipart, text/plain) must
+  // carry the x-graphql-yoga-csrf header (yoga's plugin). GET only ever runs queries and
+  // subscriptions (yoga refuses mutations over GET), whose answers a foreign page cannot read.
+  const csrf = useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] });
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -97,9 +111,13 @@ export function createGraphQL(svc: ServiceContext, opts: GraphQLOptions = {}): Y
     // GraphiQL from local assets (yoga's default page loads its JS/CSS from a CDN).
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
-    context: () => createContext(svc),
+    // CORS is the HTTP server's (src/auth/http.ts: allow-list only); yoga's default would
+    // reflect any Origin.
+    cors: false,
+    context: ({ caller, connection }) => createContext(svc, auth, caller, connection),
     maskedErrors: { maskError },
     plugins: [
+      { onRequestParse: (args: Parameters<NonNullable<typeof csrf.onRequestParse>>[0]) => (args.request.method === 'GET' ? undefined : csrf.onRequestParse?.(args)) },
       // Each validation limit reports a validation error instead of throwing (armor's envelop
       // default): a thrown error answers HTTP 200 and breaks graphql-ws's message handling, a
       // reported one answers 400 over HTTP and an `error` message over WebSocket.
@@ -150,19 +168,55 @@ function withoutHttpExtension(e: GraphQLError): GraphQLError {
  * context, execute, subscribe), so the same limits and masking apply as over HTTP.
  * @returns a function that closes the WebSocket server and its connections.
  */
-export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<ServerContext, GraphQLContext>, maxPayloadBytes = 1 << 20): () => Promise<void> {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxPayloadBytes });
+export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<ServerContext, GraphQLContext>, auth: Auth, maxPayloadBytes = 1 << 20): () => Promise<void> {
+  const wss = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: maxPayloadBytes,
+    // Browsers send Origin on every WebSocket: only the service's own origin or a listed one
+    // (CORS_ORIGINS) may open one (403 at the upgrade otherwise).
+    verifyClient: (info, done) => {
+      if (auth.origins.accepts(info.origin || undefined, info.req.headers.host)) return done(true);
+      done(false, 403, `WebSocket from origin ${info.origin} refused (allowed: the service's own origin${auth.origins.origins.length ? `, ${auth.origins.origins.join(', ')}` : ''})`);
+    },
+  });
   type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
-  const disposable = useServer(
+  type Extra = { caller?: Caller };
+  const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
+      // Who is asking: connection_init's payload `{ "authorization": "Bearer …" }`, else the
+      // upgrade request's Authorization header, else anonymous. A rejected token closes the
+      // socket with 4401 (graphql-ws's Unauthorized); an unreachable cluster with 1013.
+      onConnect: async (ctx) => {
+        const fromInit = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        const header = typeof fromInit === 'string' ? fromInit : ctx.extra.request.headers.authorization;
+        try {
+          ctx.extra.caller = await auth.callerFor(header);
+          return true;
+        } catch (err) {
+          const unauthenticated = err instanceof UnauthenticatedError;
+          const reason = (unauthenticated ? `Unauthorized: ${err.message}` : `Try again later: ${err instanceof Error ? err.message : String(err)}`).slice(0, 120);
+          ctx.extra.socket.close(unauthenticated ? 4401 : 1013, reason);
+          return false;
+        }
+      },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {
+        const caller = ctx.extra.caller!;
+        try {
+          await auth.limits.consumeRequest(caller.user);
+        } catch (err) {
+          if (err instanceof RateLimitedError) return [new GraphQLError(err.message, { extensions: { code: 'RATE_LIMITED', retryAfterSeconds: err.retryAfterSeconds } })];
+          throw err;
+        }
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
+          caller,
+          connection: ctx,
         });
         let document;
         try {
@@ -191,7 +245,7 @@ export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<Ser
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         if ('errors' in result && result.errors) {
-          return { ...result, errors: result.errors.map((e) => maskError(e) as GraphQLError) };
+          return { ...result, errors: result.errors.map((e) => withoutHttpExtension(maskError(e) as GraphQLError)) };
         }
         return result;
       },

@@ -50,6 +50,10 @@ export const R = {
   storageClass: res<V1StorageClass>('storage.k8s.io/v1', 'StorageClass', 'storageclasses', false),
   lease: res<V1Lease>('coordination.k8s.io/v1', 'Lease', 'leases'),
   crd: res<KubernetesObject>('apiextensions.k8s.io/v1', 'CustomResourceDefinition', 'customresourcedefinitions', false),
+  tokenReview: res<KubernetesObject>('authentication.k8s.io/v1', 'TokenReview', 'tokenreviews', false),
+  subjectAccessReview: res<KubernetesObject>('authorization.k8s.io/v1', 'SubjectAccessReview', 'subjectaccessreviews', false),
+  roleBinding: res<KubernetesObject>('rbac.authorization.k8s.io/v1', 'RoleBinding', 'rolebindings'),
+  clusterRole: res<KubernetesObject>('rbac.authorization.k8s.io/v1', 'ClusterRole', 'clusterroles', false),
 } as const;
 
 function prefix(r: Resource): string {

@@ -4,6 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import { ServiceError } from '../service/errors';
+import { authHeaders } from '../auth/http';
 import { logger } from '../logger';
 
 export function sendData(reply: FastifyReply, status: number, data: unknown): FastifyReply {
@@ -19,7 +20,10 @@ export function sendError(reply: FastifyReply, status: number, code: string, mes
  * answered 500 with the route's `fallbackCode`, never with a Kubernetes error body.
  */
 export function sendFailure(reply: FastifyReply, err: unknown, fallbackCode: string): FastifyReply {
-  if (err instanceof ServiceError) return sendError(reply, err.httpStatus, err.code, err.message, err.field);
+  if (err instanceof ServiceError) {
+    for (const [k, v] of Object.entries(authHeaders(err))) reply.header(k, v);
+    return sendError(reply, err.httpStatus, err.code, err.message, err.field);
+  }
   logger.error({ err }, `unexpected error (${fallbackCode})`);
   return sendError(reply, 500, fallbackCode, 'unexpected error; see the service log');
 }

@@ -15,9 +15,9 @@ export function registerRestRoutes(app: FastifyInstance, svc: ServiceContext): v
     const { informers: _i, ...view } = health(svc);
     return sendData(reply, 200, view);
   });
-  registerStorageRoutes(app, svc);
-  registerUnitRoutes(app, svc);
-  registerOperatorRoutes(app, svc);
+  registerStorageRoutes(app);
+  registerUnitRoutes(app);
+  registerOperatorRoutes(app);
 }
 
 /**
@@ -28,6 +28,7 @@ export function registerRestRoutes(app: FastifyInstance, svc: ServiceContext): v
 export function registerRestErrorHandlers(app: FastifyInstance): void {
   const routes: { pattern: RegExp; methods: string[] }[] = [];
   app.addHook('onRoute', (route) => {
+    if (route.url.includes('*')) return; // CORS preflight catch-all: not a resource route
     const pattern = new RegExp(`^${route.url.replace(/:[^/]+/g, '[^/]+')}/?$`);
     const methods = ([] as string[]).concat(route.method).filter((m) => m !== 'HEAD');
     const known = routes.find((r) => r.pattern.source === pattern.source);

@@ -4,7 +4,6 @@
  * stock (an addition to the contract's table, read-only).
  */
 import type { FastifyInstance } from 'fastify';
-import type { ServiceContext } from '../service/context';
 import { getOperation, seedStock } from '../service/operations';
 import { listStockUnits } from '../service/units';
 import { optString } from '../service/validate';
@@ -13,14 +12,14 @@ import { handle } from './envelope';
 type StockQ = { Querystring: Record<string, unknown> };
 type JobQ = { Params: { operationID: string } };
 
-export function registerOperatorRoutes(app: FastifyInstance, svc: ServiceContext): void {
+export function registerOperatorRoutes(app: FastifyInstance): void {
   app.post(
     '/api/v1/operator/stock-units',
     handle('stock_seed_failed', async (req) => {
-      const { operation, replay } = await seedStock(svc, req.body);
+      const { operation, replay } = await seedStock(req.ctx, req.body);
       return [replay ? 200 : 202, operation];
     }),
   );
-  app.get<StockQ>('/api/v1/operator/stock-units', handle<StockQ>('stock_list_failed', (req) => [200, listStockUnits(svc, optString(req.query.specName, 'specName'))]));
-  app.get<JobQ>('/api/v1/operator/jobs/:operationID', handle<JobQ>('job_get_failed', async (req) => [200, await getOperation(svc, req.params.operationID)]));
+  app.get<StockQ>('/api/v1/operator/stock-units', handle<StockQ>('stock_list_failed', async (req) => [200, await listStockUnits(req.ctx, optString(req.query.specName, 'specName'))]));
+  app.get<JobQ>('/api/v1/operator/jobs/:operationID', handle<JobQ>('job_get_failed', async (req) => [200, await getOperation(req.ctx, req.params.operationID)]));
 }

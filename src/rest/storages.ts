@@ -4,48 +4,47 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { INSTANCE_NAMESPACE } from '../api/constants';
-import type { ServiceContext } from '../service/context';
 import { createStorage, deleteStorage, getStorage, listStorages, recoverStorage, storageRef, updateStorage } from '../service/storage';
 import { namespaceName, optString } from '../service/validate';
 import { handle } from './envelope';
 
 type Q = { Querystring: Record<string, unknown>; Params: { name: string } };
 
-export function registerStorageRoutes(app: FastifyInstance, svc: ServiceContext): void {
+export function registerStorageRoutes(app: FastifyInstance): void {
   app.get<Q>(
     '/api/v1/gpu-storages',
-    handle<Q>('gpustorage_list_failed', (req) => {
+    handle<Q>('gpustorage_list_failed', async (req) => {
       const ns = req.query.namespace ? namespaceName(req.query.namespace, INSTANCE_NAMESPACE) : undefined;
-      return [200, listStorages(svc, ns, optString(req.query.phase, 'phase'))];
+      return [200, await listStorages(req.ctx, ns, optString(req.query.phase, 'phase'))];
     }),
   );
-  app.post('/api/v1/gpu-storages', handle('gpustorage_create_failed', async (req) => [201, await createStorage(svc, req.body)]));
+  app.post('/api/v1/gpu-storages', handle('gpustorage_create_failed', async (req) => [201, await createStorage(req.ctx, req.body)]));
   app.get<Q>(
     '/api/v1/gpu-storages/:name',
-    handle<Q>('gpustorage_get_failed', (req) => {
+    handle<Q>('gpustorage_get_failed', async (req) => {
       const ref = storageRef(req.query.namespace, req.params.name);
-      return [200, getStorage(svc, ref.namespace, ref.name)];
+      return [200, await getStorage(req.ctx, ref.namespace, ref.name)];
     }),
   );
   app.put<Q>(
     '/api/v1/gpu-storages/:name',
     handle<Q>('gpustorage_update_failed', async (req) => {
       const ref = storageRef(req.query.namespace, req.params.name);
-      return [200, await updateStorage(svc, ref.namespace, ref.name, req.body)];
+      return [200, await updateStorage(req.ctx, ref.namespace, ref.name, req.body)];
     }),
   );
   app.post<Q>(
     '/api/v1/gpu-storages/:name/recover',
     handle<Q>('gpustorage_recover_failed', async (req) => {
       const ref = storageRef(req.query.namespace, req.params.name);
-      return [200, await recoverStorage(svc, ref.namespace, ref.name)];
+      return [200, await recoverStorage(req.ctx, ref.namespace, ref.name)];
     }),
   );
   app.delete<Q>(
     '/api/v1/gpu-storages/:name',
     handle<Q>('gpustorage_delete_failed', async (req) => {
       const ref = storageRef(req.query.namespace, req.params.name);
-      await deleteStorage(svc, ref.namespace, ref.name);
+      await deleteStorage(req.ctx, ref.namespace, ref.name);
       return [204, undefined];
     }),
   );

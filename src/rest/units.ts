@@ -4,47 +4,46 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { INSTANCE_NAMESPACE } from '../api/constants';
-import type { ServiceContext } from '../service/context';
 import { createUnit, deleteUnit, getUnit, listUnits, unitRef, updateUnit } from '../service/units';
 import { namespaceName } from '../service/validate';
 import { handle } from './envelope';
 
 type Q = { Querystring: Record<string, unknown>; Params: { name: string } };
 
-export function registerUnitRoutes(app: FastifyInstance, svc: ServiceContext): void {
+export function registerUnitRoutes(app: FastifyInstance): void {
   app.get<Q>(
     '/api/v1/gpu-units',
-    handle<Q>('gpuunit_list_failed', (req) => {
+    handle<Q>('gpuunit_list_failed', async (req) => {
       const ns = req.query.namespace ? namespaceName(req.query.namespace, INSTANCE_NAMESPACE) : undefined;
-      return [200, listUnits(svc, ns)];
+      return [200, await listUnits(req.ctx, ns)];
     }),
   );
   app.post(
     '/api/v1/gpu-units',
     handle('gpuunit_create_failed', async (req) => {
-      const { unit, replay } = await createUnit(svc, req.body);
+      const { unit, replay } = await createUnit(req.ctx, req.body);
       return [replay ? 200 : 201, unit];
     }),
   );
   app.get<Q>(
     '/api/v1/gpu-units/:name',
-    handle<Q>('gpuunit_get_failed', (req) => {
+    handle<Q>('gpuunit_get_failed', async (req) => {
       const ref = unitRef(req.query.namespace, req.params.name);
-      return [200, getUnit(svc, ref.namespace, ref.name)];
+      return [200, await getUnit(req.ctx, ref.namespace, ref.name)];
     }),
   );
   app.put<Q>(
     '/api/v1/gpu-units/:name',
     handle<Q>('gpuunit_update_failed', async (req) => {
       const ref = unitRef(req.query.namespace, req.params.name);
-      return [200, await updateUnit(svc, ref.namespace, ref.name, req.body)];
+      return [200, await updateUnit(req.ctx, ref.namespace, ref.name, req.body)];
     }),
   );
   app.delete<Q>(
     '/api/v1/gpu-units/:name',
     handle<Q>('gpuunit_delete_failed', async (req) => {
       const ref = unitRef(req.query.namespace, req.params.name);
-      await deleteUnit(svc, ref.namespace, ref.name);
+      await deleteUnit(req.ctx, ref.namespace, ref.name);
       return [204, undefined];
     }),
   );

@@ -3,6 +3,8 @@
  * event recorder. Built once in main.ts and handed to GraphQL resolvers and REST routes alike.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Caller } from '../auth/caller';
+import { ANNOTATIONS } from '../api/constants';
 import type { ClusterCache } from '../kube/cache';
 import type { EventRecorder } from '../kube/events';
 import type { Informer } from '../kube/informer';
@@ -17,6 +19,24 @@ export interface ServiceContext {
   recorder: EventRecorder;
   /** When the service started (health). */
   startedAt: Date;
+}
+
+/**
+ * The context of one API request: the service plus its authenticated caller. Every service
+ * operation asks `caller` before it reads or writes (src/auth/).
+ */
+export interface RequestContext extends ServiceContext {
+  caller: Caller;
+}
+
+/** The service context of a request by `caller`. */
+export function forCaller(svc: ServiceContext, caller: Caller): RequestContext {
+  return { ...svc, caller };
+}
+
+/** The `runtime.lokiwager.io/requested-by` annotation naming the caller, for objects a request creates or changes. */
+export function requestedBy(ctx: RequestContext): Record<string, string> {
+  return { [ANNOTATIONS.requestedBy]: ctx.caller.user.username };
 }
 
 /** True when the cached resourceVersion is `rv` or later (etcd revisions are integers). */

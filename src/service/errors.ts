@@ -5,6 +5,9 @@
  */
 
 export type ErrorCode =
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'rate_limited'
   | 'invalid_request'
   | 'operation_conflict'
   | 'insufficient_capacity'
@@ -15,6 +18,9 @@ export type ErrorCode =
   | 'internal_error';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
+  unauthenticated: 401,
+  forbidden: 403,
+  rate_limited: 429,
   invalid_request: 400,
   operation_conflict: 409,
   insufficient_capacity: 409,
@@ -68,6 +74,40 @@ export class CapacityError extends ServiceError {
   constructor(message: string) {
     super('insufficient_capacity', message);
     this.name = 'CapacityError';
+  }
+}
+
+/**
+ * 401 unauthenticated: the bearer token was rejected by the cluster's TokenReview (or the
+ * Authorization header is malformed). REST answers carry `WWW-Authenticate: Bearer`.
+ */
+export class UnauthenticatedError extends ServiceError {
+  constructor(message: string) {
+    super('unauthenticated', message);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/**
+ * 403 forbidden: Kubernetes RBAC (a SubjectAccessReview) denied the caller the verb on the
+ * resource in the namespace; the message names all three (and the user).
+ */
+export class ForbiddenError extends ServiceError {
+  constructor(message: string) {
+    super('forbidden', message);
+    this.name = 'ForbiddenError';
+  }
+}
+
+/** 429 rate_limited: the caller's identity exceeded its request or subscription budget. */
+export class RateLimitedError extends ServiceError {
+  constructor(
+    message: string,
+    /** Seconds after which a retry may succeed (the `Retry-After` header). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super('rate_limited', message);
+    this.name = 'RateLimitedError';
   }
 }
 

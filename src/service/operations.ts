@@ -17,7 +17,7 @@ import type { GPUOperation, OperationPhase } from '../api/types';
 import { operationObjectName, seedRequestHash, type SeedRequest } from '../controllers/unit/operation';
 import { isAlreadyExists, isInvalid, isNotFound, kubeMessageOf } from '../kube/errors';
 import { R } from '../kube/resources';
-import { awaitCached, type ServiceContext } from './context';
+import { awaitCached, requestedBy, type RequestContext, type ServiceContext } from './context';
 import { conflict, invalid, notFound, ValidationError } from './errors';
 import { onlyKnownFields, optInt, optObject, positiveQuantity, reqString } from './validate';
 
@@ -138,7 +138,8 @@ function replayOrConflict(op: OperationObject, input: SeedStockInput, hash: stri
  * @throws ServiceError 400 invalid_request (naming the field), 409 operation_conflict (operationID
  *   reused with another payload).
  */
-export async function seedStock(ctx: ServiceContext, body: unknown): Promise<{ operation: OperationView; replay: boolean }> {
+export async function seedStock(ctx: RequestContext, body: unknown): Promise<{ operation: OperationView; replay: boolean }> {
+  await ctx.caller.require({ verb: 'create', resource: 'gpuoperations', namespace: STOCK_NAMESPACE });
   const input = validateSeedStock(body);
   const request: SeedRequest = { specName: input.specName, memory: input.memory, gpu: input.gpu, replicas: input.replicas };
   const hash = seedRequestHash(request);
@@ -147,7 +148,7 @@ export async function seedStock(ctx: ServiceContext, body: unknown): Promise<{ o
   const obj: OperationObject = {
     apiVersion: API_VERSION,
     kind: 'GPUOperation',
-    metadata: { name: operationObjectName(input.operationID), namespace: STOCK_NAMESPACE },
+    metadata: { name: operationObjectName(input.operationID), namespace: STOCK_NAMESPACE, annotations: requestedBy(ctx) },
     spec: {
       operationID: input.operationID,
       type: 'seed_stock_units',
@@ -176,15 +177,17 @@ export async function seedStock(ctx: ServiceContext, body: unknown): Promise<{ o
  * The operation of `operationID`.
  * @throws ServiceError 400 for an empty operationID, 404 job_not_found.
  */
-export async function getOperation(ctx: ServiceContext, id: unknown): Promise<OperationView> {
+export async function getOperation(ctx: RequestContext, id: unknown): Promise<OperationView> {
   const opID = operationID(id);
+  await ctx.caller.require({ verb: 'get', resource: 'gpuoperations', namespace: STOCK_NAMESPACE, name: operationObjectName(opID) });
   const op = await findOperation(ctx, opID);
   if (!op || op.spec.operationID !== opID) throw notFound('job_not_found', `no operation with operationID ${opID}`);
   return toOperationView(op);
 }
 
-/** Every seeding operation known to the cache, newest first. */
-export function listOperations(ctx: ServiceContext): OperationView[] {
+/** Every seeding operation known to the cache, newest first. @throws 403 when listing gpuoperations in runtime-stock is denied. */
+export async function listOperations(ctx: RequestContext): Promise<OperationView[]> {
+  await ctx.caller.require({ verb: 'list', resource: 'gpuoperations', namespace: STOCK_NAMESPACE });
   return ctx.cache.operations
     .list(STOCK_NAMESPACE)
     .map(toOperationView)

@@ -2,7 +2,9 @@
  * Storage operations shared by GraphQL and REST: create (optionally prepared from an image or
  * cloned), read, list, update (grow, accessor toggle), recover, delete.
  *
- * Checks run in the contract's order, the first failure answers: the request's own validity (400)
+ * Checks run in the contract's order, the first failure answers: whether the caller may (403,
+ * RBAC through ctx.caller: create/get/list/update/delete on gpustorages in the namespace, create on
+ * gpustorages/recover, get on a clone's source) → the request's own validity (400)
  * → the objects it names exist (404; 400 for a missing clone source) → conflicts (409
  * operation_conflict) → capacity. Nothing is written before every check has passed.
  * Source: ../shared/spec/contract.md ("Rules the API enforces", "GPUStorage").
@@ -17,7 +19,8 @@ import { isAlreadyExists, isConflict, isNotFound, isInvalid, kubeMessageOf } fro
 import { R } from '../kube/resources';
 import { runningWriterOf, unitsMounting } from '../controllers/storage/controller';
 import { currentDigest, isJobActive } from '../controllers/storage/status';
-import { awaitCached, awaitGone, retryOnConflict, type ServiceContext } from './context';
+import { awaitCached, awaitGone, requestedBy, retryOnConflict, type RequestContext, type ServiceContext } from './context';
+import { listAllowed } from './access';
 import { reservationAlive, reservationOf } from './mounts';
 import { conflict, invalid, notFound, ValidationError } from './errors';
 import {
@@ -28,6 +31,7 @@ import {
   optString,
   optStringList,
   byteSize,
+  namespaceOf,
   resourceName,
 } from './validate';
 
@@ -166,9 +170,14 @@ function mapKubeError(err: unknown): never {
  * @throws ServiceError 400 (invalid input, missing clone source, unknown storage class, clone
  *   cycle), 409 operation_conflict (already exists).
  */
-export async function createStorage(ctx: ServiceContext, body: unknown): Promise<StorageView> {
+export async function createStorage(ctx: RequestContext, body: unknown): Promise<StorageView> {
+  const asked = namespaceOf(body, INSTANCE_NAMESPACE);
+  // A namespace no request may use (malformed, or the stock namespace) is a validity error below.
+  if (asked && asked !== STOCK_NAMESPACE) await ctx.caller.require({ verb: 'create', resource: 'gpustorages', namespace: asked });
   const input = validateCreateStorage(body);
   const { name, namespace } = input;
+  // A clone reads its source: the caller must be allowed to read it too.
+  if (input.prepare?.fromStorageName) await ctx.caller.require({ verb: 'get', resource: 'gpustorages', namespace, name: input.prepare.fromStorageName });
   // Existence of what the request names.
   if (!(await storageClass(ctx, input.storageClassName))) {
     throw invalid('storageClassName', `StorageClass ${input.storageClassName} does not exist`);
@@ -200,7 +209,7 @@ export async function createStorage(ctx: ServiceContext, body: unknown): Promise
       name,
       namespace,
       labels: { ...COMMON_LABELS, [LABELS.storage]: name },
-      ...(sourceUID ? { annotations: { [ANNOTATIONS.cloneSourceUID]: sourceUID } } : {}),
+      annotations: { ...requestedBy(ctx), ...(sourceUID ? { [ANNOTATIONS.cloneSourceUID]: sourceUID } : {}) },
     },
     spec: {
       size: input.size,
@@ -222,15 +231,18 @@ export async function createStorage(ctx: ServiceContext, body: unknown): Promise
   return toStorageView(ctx, ctx.cache.storages.get(namespace, name) ?? created);
 }
 
-/** @throws ServiceError 404 gpustorage_not_found. */
-export function getStorage(ctx: ServiceContext, namespace: string, name: string): StorageView {
+/** @throws ServiceError 403 (get denied), 404 gpustorage_not_found. */
+export async function getStorage(ctx: RequestContext, namespace: string, name: string): Promise<StorageView> {
+  await ctx.caller.require({ verb: 'get', resource: 'gpustorages', namespace, name });
   return toStorageView(ctx, getStorageObject(ctx, namespace, name));
 }
 
-/** Storages of a namespace (all namespaces when undefined), optionally of one phase, by name. */
-export function listStorages(ctx: ServiceContext, namespace?: string, phase?: string): StorageView[] {
-  return ctx.cache.storages
-    .list(namespace)
+/**
+ * Storages of a namespace (all namespaces the caller may list when undefined), optionally of one
+ * phase, by namespace and name. @throws ServiceError 403 when listing `namespace` is denied.
+ */
+export async function listStorages(ctx: RequestContext, namespace?: string, phase?: string): Promise<StorageView[]> {
+  return (await listAllowed(ctx, 'gpustorages', (ns) => ctx.cache.storages.list(ns), namespace))
     .map((s) => toStorageView(ctx, s))
     .filter((v) => !phase || v.phase === phase)
     .sort((a, b) => (a.namespace + '/' + a.name).localeCompare(b.namespace + '/' + b.name));
@@ -240,7 +252,8 @@ export function listStorages(ctx: ServiceContext, namespace?: string, phase?: st
  * Changes size (grow only) and/or the accessor toggle; fields absent from `body` stay as they are.
  * @throws ServiceError 400 (shrink, bad quantity, class without volume expansion), 404.
  */
-export async function updateStorage(ctx: ServiceContext, namespace: string, name: string, body: unknown): Promise<StorageView> {
+export async function updateStorage(ctx: RequestContext, namespace: string, name: string, body: unknown): Promise<StorageView> {
+  await ctx.caller.require({ verb: 'update', resource: 'gpustorages', namespace, name });
   const b = optObject(body, 'body');
   if (!b) throw invalid('body', 'must be a JSON object');
   if ('prepare' in b) throw invalid('prepare', 'the prepare contract is immutable; use recover to start a new attempt');
@@ -262,10 +275,11 @@ export async function updateStorage(ctx: ServiceContext, namespace: string, name
       }
     }
   }
-  const patch: { spec: Record<string, unknown> } = { spec: {} };
+  const patch: { spec: Record<string, unknown>; metadata?: object } = { spec: {} };
   if (size && compareQuantities(size, parseQuantity(current.spec.size)!) !== 0) patch.spec.size = size.text;
   if (accessorEnabled !== undefined && accessorEnabled !== !!current.spec.accessor?.enabled) patch.spec.accessor = { enabled: accessorEnabled };
   if (Object.keys(patch.spec).length === 0) return toStorageView(ctx, current);
+  patch.metadata = { annotations: requestedBy(ctx) };
   let updated: StorageObject;
   try {
     updated = await ctx.kube.patch(R.storage, namespace, name, patch, 'merge');
@@ -283,7 +297,9 @@ export async function updateStorage(ctx: ServiceContext, namespace: string, name
  * @throws ServiceError 404; 400 without a prepare contract; 409 while an attempt runs or a
  *   running unit mounts the storage read-write.
  */
-export async function recoverStorage(ctx: ServiceContext, namespace: string, name: string): Promise<StorageView> {
+export async function recoverStorage(ctx: RequestContext, namespace: string, name: string): Promise<StorageView> {
+  // Modelled as pods/exec is: an action, verb create on the subresource gpustorages/recover.
+  await ctx.caller.require({ verb: 'create', resource: 'gpustorages', subresource: 'recover', namespace, name });
   const nonce = randomUUID();
   // Check and write against one resourceVersion: a concurrent recover (or any other write) makes
   // the patch fail with 409, and the checks run again on what the cache then shows.
@@ -305,7 +321,7 @@ export async function recoverStorage(ctx: ServiceContext, namespace: string, nam
     const writer = runningWriterOf(ctx.cache, namespace, name);
     if (writer) throw conflict(`GPUStorage ${namespace}/${name} is mounted read-write by running unit ${writer}; stop it before recovering`);
     try {
-      const patch = { metadata: { resourceVersion: s.metadata.resourceVersion, annotations: { [ANNOTATIONS.recoveryNonce]: nonce } } };
+      const patch = { metadata: { resourceVersion: s.metadata.resourceVersion, annotations: { [ANNOTATIONS.recoveryNonce]: nonce, ...requestedBy(ctx) } } };
       return { updated: await ctx.kube.patch(R.storage, namespace, name, patch, 'merge'), prepare: s.spec.prepare };
     } catch (err) {
       if (isNotFound(err)) throw notFound('gpustorage_not_found', `GPUStorage ${namespace}/${name} not found`);
@@ -317,7 +333,7 @@ export async function recoverStorage(ctx: ServiceContext, namespace: string, nam
       throw err;
     }
   });
-  await ctx.recorder.record(updated, 'Normal', 'RecoverRequested', `recover requested (nonce ${nonce}): a new prepare attempt will start`);
+  await ctx.recorder.record(updated, 'Normal', 'RecoverRequested', `recover requested by ${ctx.caller.user.username} (nonce ${nonce}): a new prepare attempt will start`);
   // Answer with the new attempt, not the old outcome: wait (bounded) until the reconciler has
   // taken up the new digest.
   const digest = prepareDigest(prepare, nonce);
@@ -329,7 +345,8 @@ export async function recoverStorage(ctx: ServiceContext, namespace: string, nam
  * Deletes a storage and, by garbage collection, everything it owns.
  * @throws ServiceError 404; 409 while an active unit mounts it or a clone from it has not succeeded.
  */
-export async function deleteStorage(ctx: ServiceContext, namespace: string, name: string): Promise<void> {
+export async function deleteStorage(ctx: RequestContext, namespace: string, name: string): Promise<void> {
+  await ctx.caller.require({ verb: 'delete', resource: 'gpustorages', namespace, name });
   getStorageObject(ctx, namespace, name);
   // Checks and delete share one resourceVersion: a mount reserved meanwhile (src/service/mounts.ts)
   // makes the delete fail with 409, and the checks run again on the live object.

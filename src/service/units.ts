@@ -2,8 +2,9 @@
  * GPUUnit operations shared by GraphQL and REST: create an active unit by consuming stock, read,
  * list (active and stock), update (image, template, access, mounts) and delete.
  *
- * Checks run in the contract's order, the first failure answers: the request's own validity (400,
- * naming the field) → the objects it names exist (404; 400 for a missing mount storage) →
+ * Checks run in the contract's order, the first failure answers: whether the caller may (403, RBAC
+ * through ctx.caller: create/get/list/update/delete on gpuunits in the namespace, and get on every
+ * storage a create or update mounts) → the request's own validity (400, naming the field) → the objects it names exist (404; 400 for a missing mount storage) →
  * conflicts (409 operation_conflict: already exists, storage mounted by another active unit,
  * operationID reused with another payload) → capacity (409 insufficient_capacity). Nothing is
  * written before every check has passed.
@@ -38,12 +39,13 @@ import { canonicalJSON } from '../kube/apply';
 import { isAlreadyExists, isConflict, isInvalid, isNotFound, kubeMessageOf } from '../kube/errors';
 import { R } from '../kube/resources';
 import { logger } from '../logger';
-import { awaitCached, awaitGone, requireNamespace, retryOnConflict, type ServiceContext } from './context';
+import { awaitCached, awaitGone, requestedBy, requireNamespace, retryOnConflict, type RequestContext, type ServiceContext } from './context';
+import { listAllowed } from './access';
 import { releaseMounts, reserveMounts } from './mounts';
 import { holdOperation, OPERATION_HASH_LABEL, operationHash } from './operation-lease';
 import { conflict, insufficientCapacity, invalid, notFound, ValidationError } from './errors';
 import { operationID as validOperationID, specName as validSpecName } from './operations';
-import { isObject, namespaceName, onlyKnownFields, optArray, optBool, optObject, optStringList, reqString, resourceName } from './validate';
+import { isObject, namespaceName, namespaceOf, onlyKnownFields, optArray, optBool, optObject, optStringList, reqString, resourceName } from './validate';
 
 type UnitObject = GPUUnit & KubernetesObject;
 const log = logger.child({ service: 'units' });
@@ -304,22 +306,26 @@ function getUnitObject(ctx: ServiceContext, namespace: string, name: string): Un
   return u;
 }
 
-/** @throws ServiceError 404 gpuunit_not_found. */
-export function getUnit(ctx: ServiceContext, namespace: string, name: string): UnitView {
+/** @throws ServiceError 403 (get denied), 404 gpuunit_not_found. */
+export async function getUnit(ctx: RequestContext, namespace: string, name: string): Promise<UnitView> {
+  await ctx.caller.require({ verb: 'get', resource: 'gpuunits', namespace, name });
   return toUnitView(getUnitObject(ctx, namespace, name));
 }
 
-/** Active units of a namespace (all namespaces but runtime-stock when undefined), by namespace/name. */
-export function listUnits(ctx: ServiceContext, namespace?: string): UnitView[] {
-  return ctx.cache.units
-    .list(namespace)
+/**
+ * Active units of a namespace (all namespaces but runtime-stock the caller may list, when
+ * undefined), by namespace/name. @throws ServiceError 403 when listing `namespace` is denied.
+ */
+export async function listUnits(ctx: RequestContext, namespace?: string): Promise<UnitView[]> {
+  return (await listAllowed(ctx, 'gpuunits', (ns) => ctx.cache.units.list(ns), namespace))
     .filter((u) => !isStock(u) && !u.metadata.deletionTimestamp)
     .map(toUnitView)
     .sort((a, b) => (a.namespace + '/' + a.name).localeCompare(b.namespace + '/' + b.name));
 }
 
-/** Stock units, optionally of one specName, oldest first (the order consumption takes them). */
-export function listStockUnits(ctx: ServiceContext, specName?: string): UnitView[] {
+/** Stock units, optionally of one specName, oldest first (the order consumption takes them). @throws 403 when listing gpuunits in runtime-stock is denied. */
+export async function listStockUnits(ctx: RequestContext, specName?: string): Promise<UnitView[]> {
+  await ctx.caller.require({ verb: 'list', resource: 'gpuunits', namespace: STOCK_NAMESPACE });
   return ctx.cache.units
     .list(STOCK_NAMESPACE)
     .filter((u) => !u.metadata.deletionTimestamp && (!specName || u.spec.specName === specName))
@@ -358,6 +364,11 @@ function mountConflict(ctx: ServiceContext, namespace: string, self: string, mou
     if (other) return { storage: m.name, unit: other.metadata.name! };
   }
   return undefined;
+}
+
+/** Mounting a storage reads it: the caller needs get on each (403 naming the storage otherwise). */
+async function requireMountable(ctx: RequestContext, namespace: string, mounts: StorageMount[] | undefined): Promise<void> {
+  for (const m of mounts ?? []) await ctx.caller.require({ verb: 'get', resource: 'gpustorages', namespace, name: m.name });
 }
 
 /** Every mounted storage exists (400 naming `storageMounts[i].name` otherwise: contract, missing mount → 400). */
@@ -467,9 +478,14 @@ async function release(ctx: ServiceContext, stock: UnitObject, claimID: string):
  *   409 operation_conflict (unit exists, storage mounted by another unit, operationID reused with
  *   another payload), 409 insufficient_capacity (no free Ready stock of the spec).
  */
-export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ unit: UnitView; replay: boolean }> {
+export async function createUnit(ctx: RequestContext, body: unknown): Promise<{ unit: UnitView; replay: boolean }> {
+  // 0. Authorization, in the namespace named (a malformed one is a validity error below).
+  const asked = namespaceOf(body, INSTANCE_NAMESPACE);
+  // A namespace no request may use (malformed, or the stock namespace) is a validity error below.
+  if (asked && asked !== STOCK_NAMESPACE) await ctx.caller.require({ verb: 'create', resource: 'gpuunits', namespace: asked });
   // 1. Validity.
   const input = validateCreateUnit(body);
+  await requireMountable(ctx, input.namespace, input.storageMounts);
   const hash = createUnitHash(input);
   const { name, namespace } = input;
   const prior = unitOfOperation(ctx, input.operationID);
@@ -499,7 +515,7 @@ export async function createUnit(ctx: ServiceContext, body: unknown): Promise<{ 
 }
 
 /** createUnit while holding the operationID: reserve the mounts, then capacity, create, consume. */
-async function createHeld(ctx: ServiceContext, input: CreateUnitInput, hash: string): Promise<{ unit: UnitView; replay: boolean }> {
+async function createHeld(ctx: RequestContext, input: CreateUnitInput, hash: string): Promise<{ unit: UnitView; replay: boolean }> {
   const { name, namespace } = input;
   // Exclusivity, atomically: reserve the mounts (released again if anything below fails).
   await reserveMounts(ctx, namespace, name, input.storageMounts);
@@ -531,7 +547,7 @@ async function madeBySame(ctx: ServiceContext, namespace: string, name: string, 
 }
 
 /** createUnit once its mounts are reserved: capacity (claim a stock unit), create, consume. */
-async function createReserved(ctx: ServiceContext, input: CreateUnitInput, hash: string): Promise<{ unit: UnitView; replay: boolean }> {
+async function createReserved(ctx: RequestContext, input: CreateUnitInput, hash: string): Promise<{ unit: UnitView; replay: boolean }> {
   const { name, namespace } = input;
   // 4. Capacity: claim a stock unit.
   const { stock, claimID } = await claimStock(ctx, input.specName);
@@ -547,6 +563,7 @@ async function createReserved(ctx: ServiceContext, input: CreateUnitInput, hash:
         [ANNOTATIONS.sourceStockName]: stock.metadata.name!,
         [ANNOTATIONS.sourceStockNamespace]: STOCK_NAMESPACE,
         [ANNOTATIONS.stockClaimID]: claimID,
+        ...requestedBy(ctx),
       },
     },
     spec: {
@@ -591,7 +608,8 @@ async function createReserved(ctx: ServiceContext, input: CreateUnitInput, hash:
  * @throws ServiceError 400 (invalid field, stock unit, missing mount storage), 404, 409 (a storage
  *   mounted by another active unit).
  */
-export async function updateUnit(ctx: ServiceContext, namespace: string, name: string, body: unknown): Promise<UnitView> {
+export async function updateUnit(ctx: RequestContext, namespace: string, name: string, body: unknown): Promise<UnitView> {
+  await ctx.caller.require({ verb: 'update', resource: 'gpuunits', namespace, name });
   const b = optObject(body, 'body');
   if (!b) throw invalid('body', 'must be a JSON object');
   onlyKnownFields(b, 'body', ['image', 'template', 'access', 'storageMounts', 'specName', 'memory', 'gpu', 'name', 'namespace', 'operationID']);
@@ -602,6 +620,7 @@ export async function updateUnit(ctx: ServiceContext, namespace: string, name: s
   const template = 'template' in b ? (validateTemplate(b.template) ?? null) : undefined;
   const accessGiven = 'access' in b;
   const mounts = 'storageMounts' in b ? validateMounts(b.storageMounts) : undefined;
+  await requireMountable(ctx, namespace, mounts);
   if (namespace === STOCK_NAMESPACE) throw invalid('namespace', `stock units in ${STOCK_NAMESPACE} are managed by the operator and cannot be updated`);
   const current = getUnitObject(ctx, namespace, name);
   /** The new spec from a base spec and the request's fields. */
@@ -641,7 +660,8 @@ export async function updateUnit(ctx: ServiceContext, namespace: string, name: s
     let base: UnitObject = current;
     updated = await retryOnConflict(async () => {
       try {
-        return await ctx.kube.replace(R.unit, { ...base, spec: nextSpec(base.spec) });
+        const metadata = { ...base.metadata, annotations: { ...base.metadata.annotations, ...requestedBy(ctx) } };
+        return await ctx.kube.replace(R.unit, { ...base, metadata, spec: nextSpec(base.spec) });
       } catch (err) {
         if (isConflict(err)) base = await ctx.kube.get(R.unit, namespace, name);
         throw err;
@@ -662,7 +682,8 @@ export async function updateUnit(ctx: ServiceContext, namespace: string, name: s
  * and their PVCs stay. Answers once this process's reads no longer see the unit.
  * @throws ServiceError 404; 409 for a stock unit claimed by a create in flight.
  */
-export async function deleteUnit(ctx: ServiceContext, namespace: string, name: string): Promise<void> {
+export async function deleteUnit(ctx: RequestContext, namespace: string, name: string): Promise<void> {
+  await ctx.caller.require({ verb: 'delete', resource: 'gpuunits', namespace, name });
   const u = getUnitObject(ctx, namespace, name);
   if (isStock(u) && claimState(u, Date.now()).live) throw conflict(`stock unit ${name} is being consumed right now; retry shortly`);
   try {

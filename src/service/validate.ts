@@ -108,3 +108,14 @@ export function onlyKnownFields(obj: Record<string, unknown>, where: string, kno
     }
   }
 }
+
+/**
+ * The namespace a request body names (`fallback` when it names none), read before the body is
+ * validated so that authorization can be asked first (contract order: 401 → 403 → 400); undefined
+ * when the namespace is malformed (validation then answers 400 naming it).
+ */
+export function namespaceOf(body: unknown, fallback: string): string | undefined {
+  const ns = isObject(body) ? body.namespace : undefined;
+  if (ns === undefined || ns === null || ns === '') return fallback;
+  return typeof ns === 'string' && isDNS1123Label(ns) ? ns : undefined;
+}

@@ -5,6 +5,7 @@
  * createGraphQL option and GRAPHQL_INTROSPECTION=false), on both transports, while ordinary
  * operations keep working.
  */
+import { Auth } from '../../src/auth/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createClient, type Client } from 'graphql-ws';
@@ -164,12 +165,12 @@ describe('introspection turned off', () => {
     await cache.waitForSync();
     svc = { kube, cache, recorder: new EventRecorder(kube), startedAt: new Date() };
     // By option…
-    servers.push(await startHttpServer(svc, { port: 0, graphql: { introspection: false } }));
+    servers.push(await startHttpServer(svc, new Auth(kube), { port: 0, graphql: { introspection: false } }));
     // …and by environment.
     const before = process.env.GRAPHQL_INTROSPECTION;
     process.env.GRAPHQL_INTROSPECTION = 'false';
     try {
-      servers.push(await startHttpServer(svc, { port: 0 }));
+      servers.push(await startHttpServer(svc, new Auth(kube), { port: 0 }));
     } finally {
       if (before === undefined) delete process.env.GRAPHQL_INTROSPECTION;
       else process.env.GRAPHQL_INTROSPECTION = before;

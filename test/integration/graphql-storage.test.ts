@@ -25,7 +25,7 @@ import {
   type StoragesChangedSubscription,
 } from '../graphql/generated/graphql';
 import { gql, wsClient, type GraphQLAnswer } from '../support/http';
-import { eventually, kubectl, testEnv, uniq } from '../support/env';
+import { createTenantNamespace, eventually, testEnv, uniq } from '../support/env';
 import { subscribe } from '../support/subscription';
 
 const NS = 'runtime-instance';
@@ -131,7 +131,6 @@ describe('GraphQL storage queries and mutations over HTTP', () => {
       [{ size: 'lots' }, 'size'],
       [{ namespace: 'runtime-stock' }, 'namespace'],
       [{ namespace: 'UPPER' }, 'namespace'],
-      [{ namespace: 'no-such-namespace' }, 'namespace'],
       [{ storageClassName: 'no-such-class' }, 'storageClassName'],
       [{ prepare: { fromImage: 'busybox', fromStorageName: 'other', args: ['x'] } }, 'prepare'],
       [{ prepare: { fromImage: 'busybox' } }, 'prepare'],
@@ -144,6 +143,13 @@ describe('GraphQL storage queries and mutations over HTTP', () => {
       const e = expectError(r.data!.createStorage, 'ValidationError', 'INVALID_REQUEST', field);
       expect(e.message.length).toBeGreaterThan(0);
     }
+
+    // Authorization comes before existence (contract order): the anonymous caller may not create
+    // in a namespace nobody granted it, existing or not (test/integration/auth.test.ts shows the
+    // 400 for a caller allowed cluster-wide).
+    const missing = await gql(CreateStorageDocument, { input: { name: uniq('gql-invalid'), namespace: 'no-such-namespace', size: '1Gi' } });
+    expect(missing.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(missing.errors?.[0]?.message).toContain('in the namespace "no-such-namespace"');
 
     const name = uniq('gql-dup');
     await create({ name, namespace: NS, size: '1Gi' });
@@ -276,7 +282,7 @@ describe('GraphQL storage queries and mutations over HTTP', () => {
     const failing = `f-${ns}`;
 
     beforeAll(async () => {
-      await kubectl('create', 'namespace', ns);
+      await createTenantNamespace(ns);
       for (const name of names) await create({ name, namespace: ns, size: '1Gi' });
       await create({ name: failing, namespace: ns, size: '1Gi', prepare: { fromImage: 'example.invalid/fail:1', args: ['x'] } });
       await eventually(async () => {
@@ -390,7 +396,7 @@ describe('GraphQL storage subscriptions over graphql-ws', () => {
 
   it('storagesChanged(namespace): current state first, then creations and deletions of that namespace only', async () => {
     const ns = uniq('gql-subns');
-    await kubectl('create', 'namespace', ns);
+    await createTenantNamespace(ns);
     const existing = `x-${ns}`;
     await create({ name: existing, namespace: ns, size: '1Gi' });
     const sub = subscribe(client, StoragesChangedDocument, { namespace: ns });

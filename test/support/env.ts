@@ -71,7 +71,7 @@ export async function eventually<T>(fn: () => Promise<T> | T, what: string, time
 }
 
 /** Audit events of writes by `user` since `sinceMs` (epoch ms). Empty when there is no audit log. */
-export function auditWrites(user: string, sinceMs: number): { verb: string; uri: string; objectRef?: { resource?: string; name?: string; subresource?: string }; code?: number }[] {
+export function auditWrites(user: string, sinceMs: number): { verb: string; uri: string; objectRef?: { resource?: string; name?: string; namespace?: string; subresource?: string }; code?: number }[] {
   const file = testEnv().auditLog;
   if (!file || !existsSync(file)) return [];
   const lines = readFileSync(file, 'utf8').split('\n');
@@ -85,11 +85,26 @@ export function auditWrites(user: string, sinceMs: number): { verb: string; uri:
           requestURI: string;
           user: { username: string };
           stageTimestamp: string;
-          objectRef?: { resource?: string; name?: string; subresource?: string };
+          objectRef?: { resource?: string; name?: string; namespace?: string; subresource?: string };
           responseStatus?: { code?: number };
           stage: string;
         },
     )
     .filter((e) => e.stage === 'ResponseComplete' && e.user.username === user && Date.parse(e.stageTimestamp) >= sinceMs)
     .map((e) => ({ verb: e.verb, uri: e.requestURI, objectRef: e.objectRef, code: e.responseStatus?.code }));
+}
+
+/**
+ * Creates namespace `ns` as a tenant namespace that requests without a token may use: the
+ * anonymous group bound to the gpu-runtime-tenant role there, as the embedded default does for
+ * runtime-instance (src/auth/roles.ts).
+ */
+export async function createTenantNamespace(ns: string): Promise<void> {
+  await kubectl('create', 'namespace', ns);
+  await kubectl('create', 'rolebinding', 'anonymous-tenant', '--clusterrole=gpu-runtime-tenant', '--group=system:unauthenticated', '-n', ns);
+}
+
+/** A TokenRequest token of ServiceAccount `namespace/name` (kubectl create token), valid for an hour. */
+export async function serviceAccountToken(namespace: string, name: string): Promise<string> {
+  return (await kubectl('create', 'token', name, '-n', namespace, '--duration=1h')).trim();
 }

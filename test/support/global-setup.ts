@@ -26,8 +26,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
     env = { kubeconfig: cluster.operatorKubeconfig, adminKubeconfig: cluster.kubeconfig, kubectl: cluster.kubectl, auditLog: cluster.auditLog, etcd: cluster.etcd };
   }
   // The service under test, in this (the runner's) process; tests reach it over HTTP and WebSocket.
-  const { startApp } = await import('../../src/app');
-  const app = await startApp({ kubeconfig: env.kubeconfig, port: 0, prepareJobTTLSeconds: 3600, prepareDeadlineSeconds: 300 });
+  const { startApp, loadKubeConfig } = await import('../../src/app');
+  // The embedded default's development grant (anonymous: tenant in runtime-instance, stock
+  // operator in runtime-stock), as `npm start` applies it, so requests without a token work there;
+  // tests of authorization use real ServiceAccounts in namespaces of their own.
+  if (cluster) {
+    const { grantDevelopmentAccess } = await import('../../src/auth/roles');
+    const { Kube } = await import('../../src/kube/resources');
+    await grantDevelopmentAccess(new Kube(loadKubeConfig(cluster.kubeconfig)));
+  }
+  const app = await startApp({
+    kubeconfig: env.kubeconfig,
+    port: 0,
+    prepareJobTTLSeconds: 3600,
+    prepareDeadlineSeconds: 300,
+    // Short decision caches and re-check period, so revocation tests end in seconds; the rate
+    // limit is raised so the suite's bursts (one anonymous identity) are not throttled.
+    auth: { allowedTtlMs: 2000, deniedTtlMs: 1000, tokenCacheTtlMs: 2000, recheckMs: 2000, requestsPerSecond: 5000 },
+  });
   project.provide('env', { ...env, url: app.url });
   return async () => {
     await app.close();

@@ -18,14 +18,34 @@ export async function rest<T = any>(method: string, path: string, body?: unknown
 }
 
 /** {@link rest} against the service at `baseUrl` (e.g. a second replica a test started). */
-export async function restAt<T = any>(baseUrl: string, method: string, path: string, body?: unknown): Promise<RestAnswer<T>> {
+export async function restAt<T = any>(baseUrl: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<RestAnswer<T> & { headers: Headers }> {
   const res = await fetch(baseUrl + path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+
+/** {@link rest} as the holder of a bearer `token` (undefined: anonymous). */
+export async function restAs<T = any>(token: string | undefined, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<RestAnswer<T> & { headers: Headers }> {
+  return restAt<T>(testEnv().url, method, path, body, { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers });
+}
+
+/** {@link gql} as the holder of a bearer `token`, with the HTTP status of the answer. */
+export async function gqlAs<TResult, TVars>(
+  token: string | undefined,
+  doc: TypedDocumentNode<TResult, TVars> | DocumentNode | string,
+  variables?: TVars,
+  baseUrl = testEnv().url,
+): Promise<GraphQLAnswer<TResult> & { status: number; headers: Headers }> {
+  const res = await fetch(`${baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query: typeof doc === 'string' ? doc : print(doc), variables }),
+  });
+  return { ...((await res.json()) as GraphQLAnswer<TResult>), status: res.status, headers: res.headers };
 }
 
 export interface GraphQLAnswer<T> {
@@ -43,9 +63,19 @@ export async function gql<TResult, TVars>(doc: TypedDocumentNode<TResult, TVars>
   return (await res.json()) as GraphQLAnswer<TResult>;
 }
 
-/** A graphql-ws client of the service under test. Dispose it when done. */
-export function wsClient(): Client {
-  return createClient({ url: `${testEnv().url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+/**
+ * A graphql-ws client of the service under test (of `baseUrl` when given); with `token`, it is
+ * sent in connection_init as `{ authorization: "Bearer …" }`. Dispose it when done.
+ */
+export function wsClient(token?: string, baseUrl = testEnv().url, on?: { closed?: (e: unknown) => void }): Client {
+  return createClient({
+    url: `${baseUrl.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: true,
+    ...(token ? { connectionParams: { authorization: `Bearer ${token}` } } : {}),
+    ...(on?.closed ? { on: { closed: on.closed } } : {}),
+  });
 }
 
 /**

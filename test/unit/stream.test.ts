@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { informerStream } from '../../src/graphql/stream';
+import { eventOrThrow, informerStream } from '../../src/graphql/stream';
 import type { Informer, InformerEvent, InformerListener } from '../../src/kube/informer';
 
 /** An in-memory event source with the two methods informerStream uses (no Kubernetes API involved). */
@@ -34,7 +34,8 @@ describe('informerStream', () => {
     for (let round = 0; round < 100; round++) for (let i = 0; i < 1000; i++) s.emit({ type: 'MODIFIED', object: obj(`o${i}`, String(round)) });
     let n = 0;
     const seen = new Set<string>();
-    for await (const e of it) {
+    for await (const item of it) {
+      const e = eventOrThrow(item);
       seen.add(e.object.metadata!.name!);
       expect(e.resourceVersion).toBe('99');
       if (++n === 1000) break;

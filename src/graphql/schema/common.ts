@@ -14,6 +14,9 @@ export function graphqlCode(err: ServiceError): string {
 export const ErrorCodeEnum = builder.enumType('ErrorCode', {
   description: 'Machine-readable error codes; REST uses the same codes in lower case.',
   values: [
+    'UNAUTHENTICATED',
+    'FORBIDDEN',
+    'RATE_LIMITED',
     'INVALID_REQUEST',
     'OPERATION_CONFLICT',
     'INSUFFICIENT_CAPACITY',

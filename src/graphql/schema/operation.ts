@@ -7,7 +7,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { builder } from '../builder';
 import { WatchEventTypeEnum } from './common';
 import { UnitType } from './unit';
-import { informerStream, type WatchEvent } from '../stream';
+import { eventOrThrow, type StreamEnd, type WatchEvent } from '../stream';
+import { watchAuthorized } from '../subscriptions';
 import { refreshLoaders, type GraphQLContext } from '../context';
 import { getOperation, operationID as validOperationID, seedStock, toOperationView, type OperationView } from '../../service/operations';
 import { toUnitView } from '../../service/units';
@@ -39,7 +40,8 @@ builder.node(OperationType, {
   description: 'A stock seeding operation, keyed by the caller’s operationID (REST GET /api/v1/operator/jobs/{operationID}).',
   id: { resolve: (o) => o.id },
   isTypeOf: (v) => typeof v === 'object' && v !== null && 'operationID' in v && 'objectName' in v,
-  loadOne: (id, ctx) => {
+  loadOne: async (id, ctx) => {
+    await ctx.svc.caller.require({ verb: 'get', resource: 'gpuoperations', namespace: STOCK_NAMESPACE, name: id });
     const op = ctx.svc.cache.operations.get(STOCK_NAMESPACE, id);
     return op ? toOperationView(op) : null;
   },
@@ -55,11 +57,13 @@ builder.node(OperationType, {
     units: t.field({
       type: [UnitType],
       description: 'The stock units of this operation that still exist (consumed ones are gone).',
-      resolve: (o, _a, ctx) =>
-        o.objects.flatMap((name) => {
+      resolve: async (o, _a, ctx) => {
+        await ctx.svc.caller.require({ verb: 'list', resource: 'gpuunits', namespace: o.objectNamespace });
+        return o.objects.flatMap((name) => {
           const u = ctx.svc.cache.units.get(o.objectNamespace, name);
           return u && !u.metadata.deletionTimestamp ? [toUnitView(u)] : [];
-        }),
+        });
+      },
     }),
     request: t.field({ type: SeedRequestType, nullable: true, resolve: (o) => o.request }),
     createdAt: t.field({ type: 'DateTime', resolve: (o) => o.createdAt }),
@@ -128,7 +132,8 @@ const OperationEventType = builder.objectRef<OperationEventShape>('OperationEven
 });
 
 /** One subscription event, resolved against the cache as it is now. */
-function operationEvent(ctx: GraphQLContext, e: WatchEvent<GPUOperation & KubernetesObject>): OperationEventShape {
+function operationEvent(ctx: GraphQLContext, item: WatchEvent<GPUOperation & KubernetesObject> | StreamEnd): OperationEventShape {
+  const e = eventOrThrow(item);
   refreshLoaders(ctx);
   return { type: e.type, resourceVersion: e.resourceVersion, operation: toOperationView(e.object) };
 }
@@ -141,7 +146,7 @@ builder.subscriptionField('operationChanged', (t) =>
     subscribe: (_r, args, ctx) => {
       const id = validOperationID(args.operationID);
       const recordName = operationObjectName(id);
-      return informerStream(ctx.svc.cache.operations, (o) => o.metadata.namespace === STOCK_NAMESPACE && o.metadata.name === recordName && o.spec.operationID === id);
+      return watchAuthorized(ctx, ctx.svc.cache.operations, { resource: 'gpuoperations', namespace: STOCK_NAMESPACE, name: recordName }, (o) => o.metadata.namespace === STOCK_NAMESPACE && o.metadata.name === recordName && o.spec.operationID === id);
     },
     resolve: (e, _a, ctx) => operationEvent(ctx, e),
   }),

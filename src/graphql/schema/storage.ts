@@ -5,7 +5,8 @@
 import { resolveArrayConnection, encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder';
 import { ConditionType, MUTATION_ERRORS, namespacedID, WatchEventTypeEnum } from './common';
-import { informerStream, type WatchEvent } from '../stream';
+import { eventOrThrow, type StreamEnd, type WatchEvent } from '../stream';
+import { watchAuthorized } from '../subscriptions';
 import { refreshLoaders, type GraphQLContext } from '../context';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import {
@@ -83,9 +84,11 @@ builder.node(StorageType, {
   description: 'A GPUStorage: a volume prepared before any GPU runtime starts.',
   id: { resolve: (s) => `${s.namespace}/${s.name}` },
   isTypeOf: (v) => typeof v === 'object' && v !== null && 'claimName' in v && 'prepareStatus' in v,
-  loadOne: (id, ctx) => {
+  loadOne: async (id, ctx) => {
     const ref = namespacedID(id);
-    const s = ref ? ctx.svc.cache.storages.get(ref.namespace, ref.name) : undefined;
+    if (!ref) return null;
+    await ctx.svc.caller.require({ verb: 'get', resource: 'gpustorages', namespace: ref.namespace, name: ref.name });
+    const s = ctx.svc.cache.storages.get(ref.namespace, ref.name);
     return s ? toStorageView(ctx.svc, s) : null;
   },
   fields: (t) => ({
@@ -124,10 +127,10 @@ builder.queryFields((t) => ({
       namespace: t.arg.string({ defaultValue: INSTANCE_NAMESPACE }),
       name: t.arg.string({ required: true }),
     },
-    resolve: (_r, args, ctx) => {
+    resolve: async (_r, args, ctx) => {
       const ref = storageRef(args.namespace, args.name);
       try {
-        return getStorage(ctx.svc, ref.namespace, ref.name);
+        return await getStorage(ctx.svc, ref.namespace, ref.name);
       } catch (err) {
         if (err instanceof NotFoundError) return null;
         throw err;
@@ -141,9 +144,9 @@ builder.queryFields((t) => ({
       namespace: t.arg.string(),
       phase: t.arg({ type: StoragePhaseEnum }),
     },
-    resolve: (_r, args, ctx) => {
+    resolve: async (_r, args, ctx) => {
       const ns = args.namespace ? namespaceName(args.namespace, INSTANCE_NAMESPACE) : undefined;
-      return resolveArrayConnection({ args }, listStorages(ctx.svc, ns, args.phase ?? undefined));
+      return resolveArrayConnection({ args }, await listStorages(ctx.svc, ns, args.phase ?? undefined));
     },
   }),
 }));
@@ -301,7 +304,8 @@ interface StorageEventShape {
 }
 
 /** One subscription event, resolved against the cache as it is now. */
-function storageEvent(ctx: GraphQLContext, e: WatchEvent<GPUStorage & KubernetesObject>): StorageEventShape {
+function storageEvent(ctx: GraphQLContext, item: WatchEvent<GPUStorage & KubernetesObject> | StreamEnd): StorageEventShape {
+  const e = eventOrThrow(item);
   refreshLoaders(ctx);
   return { type: e.type, resourceVersion: e.resourceVersion, storage: toStorageView(ctx.svc, e.object) };
 }
@@ -324,7 +328,7 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: (_r, args, ctx) => {
       const ref = storageRef(args.namespace, args.name);
-      return informerStream(ctx.svc.cache.storages, (s) => s.metadata.namespace === ref.namespace && s.metadata.name === ref.name);
+      return watchAuthorized(ctx, ctx.svc.cache.storages, { resource: 'gpustorages', ...ref }, (s) => s.metadata.namespace === ref.namespace && s.metadata.name === ref.name);
     },
     resolve: (e, _a, ctx) => storageEvent(ctx, e),
   }),
@@ -334,7 +338,7 @@ builder.subscriptionFields((t) => ({
     args: { namespace: t.arg.string() },
     subscribe: (_r, args, ctx) => {
       const ns = args.namespace ? namespaceName(args.namespace, INSTANCE_NAMESPACE) : undefined;
-      return informerStream(ctx.svc.cache.storages, (s) => !ns || s.metadata.namespace === ns);
+      return watchAuthorized(ctx, ctx.svc.cache.storages, { resource: 'gpustorages', namespace: ns }, (s) => !ns || s.metadata.namespace === ns);
     },
     resolve: (e, _a, ctx) => storageEvent(ctx, e),
   }),

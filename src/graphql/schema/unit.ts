@@ -9,7 +9,8 @@ import { resolveArrayConnection, encodeGlobalID } from '@pothos/plugin-relay';
 import { builder } from '../builder';
 import { ConditionType, WatchEventTypeEnum, namespacedID } from './common';
 import { StorageType } from './storage';
-import { informerStream, type WatchEvent } from '../stream';
+import { eventOrThrow, type StreamEnd, type WatchEvent } from '../stream';
+import { watchAuthorized } from '../subscriptions';
 import { refreshLoaders, type GraphQLContext } from '../context';
 import { createUnit, deleteUnit, getUnit, listStockUnits, listUnits, toUnitView, unitRef, updateUnit, type UnitView } from '../../service/units';
 import { toStorageView } from '../../service/storage';
@@ -79,6 +80,7 @@ const StorageMountType = builder.objectRef<MountShape>('StorageMount').implement
       nullable: true,
       description: 'The mounted storage; null when it does not exist (any more).',
       resolve: async (m, _a, ctx) => {
+        await ctx.svc.caller.require({ verb: 'get', resource: 'gpustorages', namespace: m.namespace, name: m.name });
         const s = await ctx.loaders.storage.load(`${m.namespace}/${m.name}`);
         return s ? toStorageView(ctx.svc, s) : null;
       },
@@ -92,9 +94,11 @@ builder.node(UnitType, {
   description: 'A GPUUnit: a GPU runtime (active, in a user namespace) or a stock reservation (in runtime-stock).',
   id: { resolve: (u) => `${u.namespace}/${u.name}` },
   isTypeOf: (v) => typeof v === 'object' && v !== null && 'lifecycle' in v && 'specName' in v,
-  loadOne: (id, ctx) => {
+  loadOne: async (id, ctx) => {
     const ref = namespacedID(id);
-    const u = ref ? ctx.svc.cache.units.get(ref.namespace, ref.name) : undefined;
+    if (!ref) return null;
+    await ctx.svc.caller.require({ verb: 'get', resource: 'gpuunits', namespace: ref.namespace, name: ref.name });
+    const u = ctx.svc.cache.units.get(ref.namespace, ref.name);
     return u && !u.metadata.deletionTimestamp ? toUnitView(u) : null;
   },
   fields: (t) => ({
@@ -118,6 +122,7 @@ builder.node(UnitType, {
       type: [StorageType],
       description: 'The storages this unit mounts (those that exist), in mount order.',
       resolve: async (u, _a, ctx) => {
+        for (const m of u.storageMounts) await ctx.svc.caller.require({ verb: 'get', resource: 'gpustorages', namespace: u.namespace, name: m.name });
         const found = await ctx.loaders.storage.loadMany(u.storageMounts.map((m) => `${u.namespace}/${m.name}`));
         return found.flatMap((s) => (s && !(s instanceof Error) ? [toStorageView(ctx.svc, s)] : []));
       },
@@ -138,7 +143,10 @@ builder.objectField(StorageType, 'mountedByUnits', (t) =>
   t.field({
     type: [UnitType],
     description: 'The active units that mount this storage (at most one, by the mount rule).',
-    resolve: async (s, _a, ctx) => (await ctx.loaders.unitsByStorage.load(`${s.namespace}/${s.name}`)).map(toUnitView),
+    resolve: async (s, _a, ctx) => {
+      await ctx.svc.caller.require({ verb: 'list', resource: 'gpuunits', namespace: s.namespace });
+      return (await ctx.loaders.unitsByStorage.load(`${s.namespace}/${s.name}`)).map(toUnitView);
+    },
   }),
 );
 
@@ -151,10 +159,10 @@ builder.queryFields((t) => ({
       namespace: t.arg.string({ defaultValue: INSTANCE_NAMESPACE }),
       name: t.arg.string({ required: true }),
     },
-    resolve: (_r, args, ctx) => {
+    resolve: async (_r, args, ctx) => {
       const ref = unitRef(args.namespace, args.name);
       try {
-        return getUnit(ctx.svc, ref.namespace, ref.name);
+        return await getUnit(ctx.svc, ref.namespace, ref.name);
       } catch (err) {
         if (err instanceof NotFoundError) return null;
         throw err;
@@ -165,16 +173,16 @@ builder.queryFields((t) => ({
     type: UnitType,
     description: 'Active units, by namespace and name; all namespaces when namespace is omitted.',
     args: { namespace: t.arg.string() },
-    resolve: (_r, args, ctx) => {
+    resolve: async (_r, args, ctx) => {
       const ns = args.namespace ? namespaceName(args.namespace, INSTANCE_NAMESPACE) : undefined;
-      return resolveArrayConnection({ args }, listUnits(ctx.svc, ns));
+      return resolveArrayConnection({ args }, await listUnits(ctx.svc, ns));
     },
   }),
   stockUnits: t.connection({
     type: UnitType,
     description: 'Stock units (runtime-stock), optionally of one specName, oldest first: the order consumption takes them.',
     args: { specName: t.arg.string() },
-    resolve: (_r, args, ctx) => resolveArrayConnection({ args }, listStockUnits(ctx.svc, args.specName ?? undefined)),
+    resolve: async (_r, args, ctx) => resolveArrayConnection({ args }, await listStockUnits(ctx.svc, args.specName ?? undefined)),
   }),
 }));
 
@@ -312,7 +320,8 @@ interface UnitEventShape {
 }
 
 /** One subscription event, resolved against the cache as it is now. */
-function unitEvent(ctx: GraphQLContext, e: WatchEvent<GPUUnit & KubernetesObject>): UnitEventShape {
+function unitEvent(ctx: GraphQLContext, item: WatchEvent<GPUUnit & KubernetesObject> | StreamEnd): UnitEventShape {
+  const e = eventOrThrow(item);
   refreshLoaders(ctx);
   return { type: e.type, resourceVersion: e.resourceVersion, unit: toUnitView(e.object) };
 }
@@ -336,7 +345,7 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: (_r, args, ctx) => {
       const ref = unitRef(args.namespace, args.name);
-      return informerStream(ctx.svc.cache.units, (u) => u.metadata.namespace === ref.namespace && u.metadata.name === ref.name);
+      return watchAuthorized(ctx, ctx.svc.cache.units, { resource: 'gpuunits', ...ref }, (u) => u.metadata.namespace === ref.namespace && u.metadata.name === ref.name);
     },
     resolve: (e, _a, ctx) => unitEvent(ctx, e),
   }),
@@ -346,7 +355,7 @@ builder.subscriptionFields((t) => ({
     args: { namespace: t.arg.string() },
     subscribe: (_r, args, ctx) => {
       const ns = args.namespace ? namespaceName(args.namespace, INSTANCE_NAMESPACE) : undefined;
-      return informerStream(ctx.svc.cache.units, (u) => (ns ? u.metadata.namespace === ns : u.metadata.namespace !== STOCK_NAMESPACE));
+      return watchAuthorized(ctx, ctx.svc.cache.units, { resource: 'gpuunits', namespace: ns }, (u) => (ns ? u.metadata.namespace === ns : u.metadata.namespace !== STOCK_NAMESPACE));
     },
     resolve: (e, _a, ctx) => unitEvent(ctx, e),
   }),
