@@ -107,7 +107,10 @@ export function createGraphQL(svc: ServiceContext, auth: Auth, opts: GraphQLOpti
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: { title: 'GPU runtime control plane', subscriptionsProtocol: 'WS' },
+    // Subscriptions from GraphiQL go over SSE: plain HTTP, so the headers a user pastes in the
+    // headers tab (Authorization: Bearer …) apply to them as to queries; graphql-ws clients send
+    // their token in connection_init instead.
+    graphiql: { title: 'GPU runtime control plane', subscriptionsProtocol: 'SSE' },
     // GraphiQL from local assets (yoga's default page loads its JS/CSS from a CDN).
     renderGraphiQL: renderLocalGraphiQL,
     logging: false,
