@@ -16,7 +16,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { CreateStorageDocument, UpdateStorageDocument } from '../graphql/generated/graphql';
 import { createServer, type Server } from 'node:http';
 import { gql } from '../support/http';
-import { auditWrites, kubectl, serviceAccountToken, testEnv, uniq } from '../support/env';
+import { auditBarrier, auditWrites, kubectl, serviceAccountToken, testEnv, uniq } from '../support/env';
 
 const CHROMIUM = '/usr/bin/chromium';
 const NS = 'runtime-instance';
@@ -162,7 +162,7 @@ describe('GraphiQL in headless chromium', () => {
     );
     expect(outcome.json).toMatch(/^refused: TypeError/);
     expect(outcome.ws).not.toBe('open');
-    await new Promise((r) => setTimeout(r, 1500));
+    await auditBarrier();
     expect(auditWrites('gpu-runtime-operator', since).filter((w) => w.objectRef?.name === name)).toEqual([]);
     expect(await gql(`{ storage(name: "${name}") { name } }`)).toMatchObject({ data: { storage: null } });
   });

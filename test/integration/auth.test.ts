@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { KubeConfig } from '@kubernetes/client-node';
-import { auditWrites, eventually, kubectl, serviceAccountToken, testEnv, uniq } from '../support/env';
+import { auditBarrier, auditWrites, eventually, kubectl, serviceAccountToken, testEnv, uniq } from '../support/env';
 import { gqlAs, rest, restAs, restAt, wsClient } from '../support/http';
 import { subscribe } from '../support/subscription';
 import { seedReady, uniqSpec } from '../support/units';
@@ -137,7 +137,7 @@ describe('authentication and authorization through Kubernetes RBAC', () => {
       expect(r.status, `${method} ${path}`).toBe(403);
       expect(r.body?.error?.message).toContain('in the namespace "runtime-stock"');
     }
-    await new Promise((r) => setTimeout(r, 1500)); // the audit log is written asynchronously
+    await auditBarrier(); // every write made so far is in the audit log
     expect(serviceWritesIn(b.ns, since)).toEqual([]);
     expect(serviceWritesIn(none.ns, since)).toEqual([]);
   }, 120_000);
@@ -325,7 +325,7 @@ describe('browser safety and per-identity budgets', () => {
     const own = new URL(testEnv().url).origin;
     const same = await restAt(testEnv().url, 'GET', `/api/v1/gpu-storages/${name}?namespace=runtime-instance`, undefined, { origin: own });
     expect(same.status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1500));
+    await auditBarrier();
     expect(auditWrites(OPERATOR, since).filter((w) => w.objectRef?.name === name && w.objectRef?.resource === 'gpustorages')).toEqual([]);
   });
 

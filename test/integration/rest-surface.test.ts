@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { rest } from '../support/http';
-import { auditWrites, testEnv, uniq } from '../support/env';
+import { auditBarrier, auditWrites, testEnv, uniq } from '../support/env';
 
 const NS = 'runtime-instance';
 
@@ -70,7 +70,7 @@ describe('REST envelope and errors', () => {
     expect(big.body.error?.message).toMatch(/limit of \d+ bytes/);
     const allow = await raw('PATCH', '/api/v1/gpu-storages/x', '{}');
     expect(allow.headers.get('allow')).toMatch(/GET/);
-    await new Promise((r) => setTimeout(r, 1000));
+    await auditBarrier();
     // Only the names these requests carry: the controllers may still be writing status for
     // objects an earlier test file left behind.
     const named = new Set(['x', 'ok-name', 'typo', 'big', 'whatever', 'src', 'missing', 'BAD!', 'Not_A_Name']);

@@ -3,10 +3,13 @@
  * delete, accessor, names, events, and idleness measured in the API server's audit log.
  */
 import { describe, expect, it } from 'vitest';
-import type { KubernetesObject, V1Deployment, V1Job } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesObject, type V1Deployment, type V1Job } from '@kubernetes/client-node';
 import { rest } from '../support/http';
-import { adminKube, auditWrites, eventually, kubectl, uniq } from '../support/env';
-import { R } from '../../src/kube/resources';
+import { adminKube, auditBarrier, auditWrites, eventually, kubectl, testEnv, uniq } from '../support/env';
+import { ClusterCache } from '../../src/kube/cache';
+import { EventRecorder } from '../../src/kube/events';
+import { Kube, R } from '../../src/kube/resources';
+import { StorageController } from '../../src/controllers/storage/controller';
 import { accessorDeploymentName, accessorName, isDNS1035Label, isDNS1123Label } from '../../src/api/naming';
 import type { GPUStorage } from '../../src/api/types';
 import type { StorageView } from '../../src/service/storage';
@@ -387,7 +390,7 @@ describe('delete', () => {
 });
 
 describe('idle is idle', () => {
-  it('writes nothing while 20 storages with accessors stay Ready (30 s, audit log)', async () => {
+  it('writes nothing while 20 storages with accessors stay Ready, through forced resyncs (audit log)', async () => {
     const names = Array.from({ length: 20 }, () => uniq('idle'));
     const started = Date.now();
     await Promise.all(names.map((name) => create({ name, prepare: seed, accessor: { enabled: true } })));
@@ -395,7 +398,23 @@ describe('idle is idle', () => {
     await new Promise((r) => setTimeout(r, 3000)); // let the last status writes land
     const lifecycle = auditWrites(OPERATOR, started).filter((w) => w.objectRef?.resource !== 'leases' && names.some((n) => w.uri.includes(n) || !!w.objectRef?.name?.includes(n)));
     const since = Date.now();
-    await new Promise((r) => setTimeout(r, 30_000));
+    await new Promise((r) => setTimeout(r, 10_000));
+    // A forced resync (the service's period is 10 min): a second storage reconciler, as the
+    // service's identity, with a 2 s period reconciles every cached storage at start and again on
+    // each tick; level-triggered, it must find nothing to change.
+    const kc = new KubeConfig();
+    kc.loadFromFile(testEnv().kubeconfig);
+    const cache = new ClusterCache(kc);
+    cache.start();
+    await cache.waitForSync();
+    const resyncing = new StorageController(new Kube(kc), cache, new EventRecorder(new Kube(kc)), { resyncMs: 2000, ttlSecondsAfterFinished: 3600, activeDeadlineSeconds: 300 });
+    resyncing.start();
+    await new Promise((r) => setTimeout(r, 7000));
+    resyncing.stop();
+    cache.stop();
+    // Positive control: the resyncs really ran (start + at least two periods over these storages).
+    expect(resyncing.queue.stats.processed).toBeGreaterThanOrEqual(names.length * 3);
+    await auditBarrier();
     const idle = auditWrites(OPERATOR, since).filter((w) => w.objectRef?.resource !== 'leases' && names.some((n) => w.uri.includes(n) || !!w.objectRef?.name?.includes(n)));
     expect(idle).toEqual([]);
     // Writes per storage lifecycle (create → Ready with accessor), reported in the issue note.

@@ -6,7 +6,7 @@
  * back from the cluster as admin.
  */
 import { describe, expect, it } from 'vitest';
-import { adminKube, auditWrites, eventually, uniq } from '../support/env';
+import { adminKube, auditBarrier, auditWrites, eventually, uniq } from '../support/env';
 import { rest } from '../support/http';
 import { NS, STOCK_NS, createStorage, seedReady, stockOf, unitBody, unitWhere, uniqSpec } from '../support/units';
 import { R } from '../../src/kube/resources';
@@ -58,7 +58,8 @@ describe('GPUUnit', () => {
     expect(ready).toMatchObject({ readyReplicas: 1, serviceName: `unit-${name}`, accessURL: `http://unit-${name}.${NS}.svc.cluster.local:8080`, reason: 'UnitReady' });
     // Steady state writes nothing: no write by the service touches the unit or its children once Ready.
     const since = Date.now() + 500;
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, 3000)); // the window watched for writes
+    await auditBarrier();
     const writes = auditWrites('gpu-runtime-operator', since).filter((w) => w.objectRef?.name === name || w.objectRef?.name === `unit-${name}`);
     expect(writes).toEqual([]);
     // (The audit log does see this service's writes: the Deployment and Service were applied.)

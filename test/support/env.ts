@@ -70,10 +70,26 @@ export async function eventually<T>(fn: () => Promise<T> | T, what: string, time
   throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${String(lastErr)}` : ''}`);
 }
 
-/** Audit events of writes by `user` since `sinceMs` (epoch ms). Empty when there is no audit log. */
-export function auditWrites(user: string, sinceMs: number): { verb: string; uri: string; objectRef?: { resource?: string; name?: string; namespace?: string; subresource?: string }; code?: number }[] {
+/** The admin kubeconfig's user (hack/cluster/cluster.ts issues its certificate). */
+const ADMIN_USER = 'kubernetes-admin';
+
+/** One audit event of a write, as {@link auditWrites} returns it. */
+export interface AuditWrite {
+  verb: string;
+  uri: string;
+  objectRef?: { resource?: string; name?: string; namespace?: string; subresource?: string };
+  code?: number;
+}
+
+/**
+ * Audit events of writes by `user` since `sinceMs` (epoch ms).
+ * @throws when the run has no audit log (a cluster given by GPU_RUNTIME_TEST_KUBECONFIG): a check
+ *   that "nothing was written" must not pass because nothing could be seen. Call
+ *   {@link auditBarrier} first so every write made before it is in the file.
+ */
+export function auditWrites(user: string, sinceMs: number): AuditWrite[] {
   const file = testEnv().auditLog;
-  if (!file || !existsSync(file)) return [];
+  if (!file || !existsSync(file)) throw new Error(`no audit log (${file ?? 'this cluster has none'}): write counts cannot be checked`);
   const lines = readFileSync(file, 'utf8').split('\n');
   lines.pop(); // the last line is either empty or still being written by the API server
   return lines
@@ -92,6 +108,20 @@ export function auditWrites(user: string, sinceMs: number): { verb: string; uri:
     )
     .filter((e) => e.stage === 'ResponseComplete' && e.user.username === user && Date.parse(e.stageTimestamp) >= sinceMs)
     .map((e) => ({ verb: e.verb, uri: e.requestURI, objectRef: e.objectRef, code: e.responseStatus?.code }));
+}
+
+/**
+ * The positive control of every "writes nothing" check: makes a write of its own (a ConfigMap in
+ * `default`, as the admin) and waits until {@link auditWrites} returns it, so the audit log is
+ * proven live and holds every write that completed before this call.
+ * @throws when the marker does not show up within 15 s.
+ */
+export async function auditBarrier(): Promise<void> {
+  const since = Date.now() - 1000;
+  const name = uniq('audit-barrier');
+  await kubectl('create', 'configmap', name, '-n', 'default');
+  await eventually(() => auditWrites(ADMIN_USER, since).some((w) => w.verb === 'create' && w.objectRef?.name === name), `audit event of ${name}`, 15_000, 100);
+  await kubectl('delete', 'configmap', name, '-n', 'default', '--wait=false');
 }
 
 /**

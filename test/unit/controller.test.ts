@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Controller } from '../../src/kube/controller';
 
 class Recorder extends Controller {
@@ -21,7 +21,7 @@ describe('Controller', () => {
   it('reconciles everything already cached when it starts (a restart or a new leadership term replays no events)', async () => {
     const c = new Recorder(['ns/a', 'ns/b']);
     c.start();
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(() => expect(c.queue.stats.processed).toBe(2), { timeout: 2000, interval: 5 });
     c.stop();
     expect(c.seen.sort()).toEqual(['ns/a', 'ns/b']);
   });
