@@ -68,7 +68,13 @@ export async function reserveMounts(ctx: ServiceContext, namespace: string, unit
           throw conflict(`GPUStorage ${namespace}/${m.name} is already mounted by unit ${r.unit}; a storage is mounted by at most one active unit`);
         }
         const patch = { metadata: { resourceVersion: s.metadata.resourceVersion, annotations: { [ANNOTATIONS.mountedBy]: `${unit}@${Date.now()}` } } };
-        await ctx.kube.patch(R.storage, namespace, m.name, patch, 'merge');
+        try {
+          await ctx.kube.patch(R.storage, namespace, m.name, patch, 'merge');
+        } catch (err) {
+          // Deleted between the read and the reservation (a DELETE racing this create).
+          if (isNotFound(err)) throw invalid(`storageMounts[${i}].name`, `GPUStorage ${namespace}/${m.name} does not exist`);
+          throw err;
+        }
       });
       done.push(m.name);
     }
