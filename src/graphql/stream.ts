@@ -10,6 +10,11 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Informer, InformerEventType } from '../kube/informer';
 import { objectKey } from '../kube/informer';
+import { Gauge } from 'prom-client';
+import { metricsRegistry } from '../metrics';
+
+/** `gpu_runtime_subscriptions{kind}`: live subscription streams (graphql-ws and SSE alike), by the kind they watch. */
+const liveStreams = new Gauge({ name: 'gpu_runtime_subscriptions', help: 'Live GraphQL subscription streams (graphql-ws and SSE), by the kind they watch', labelNames: ['kind'] as const, registers: [metricsRegistry] });
 
 export interface WatchEvent<T> {
   type: InformerEventType;
@@ -31,6 +36,30 @@ export interface InformerStream<T> extends AsyncIterableIterator<WatchEvent<T> |
   end(error: Error): void;
   /** Called once when the stream finishes, however it finishes. */
   onFinish(fn: () => void): void;
+}
+
+/** Live streams by the informer feeding them, so a shutdown can end them (see {@link endStreams}). */
+const live = new Map<Informer<KubernetesObject>, Set<InformerStream<KubernetesObject>>>();
+
+/**
+ * Ends every live stream fed by `informers` with `error` as its last item (a graceful shutdown:
+ * SSE and graphql-ws subscribers are told to resubscribe instead of being cut off silently), and
+ * waits until their consumers have taken it, at most `waitMs` (default 1000).
+ * @returns how many streams were ended.
+ */
+export async function endStreams(informers: Iterable<Informer<KubernetesObject>>, error: Error, waitMs = 1000): Promise<number> {
+  const finished: Promise<void>[] = [];
+  for (const inf of informers)
+    for (const stream of live.get(inf) ?? []) {
+      finished.push(new Promise<void>((r) => stream.onFinish(r)));
+      stream.end(error);
+    }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(finished), new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+  clearTimeout(timer);
+  // The last message is queued on each socket; let it flush before the sockets close.
+  await new Promise((r) => setTimeout(r, 50));
+  return finished.length;
 }
 
 /** The event itself, or throws the error a server-ended stream carries (see {@link StreamEnd}). */
@@ -68,9 +97,12 @@ export function informerStream<T extends KubernetesObject>(
     if (filter(e.object)) push(e.type, e.object);
   });
   for (const obj of informer.list()) if (filter(obj)) push('ADDED', obj);
+  const kind = informer.options?.kind ?? 'unknown';
+  liveStreams.inc({ kind });
   const finish = () => {
     if (done) return;
     done = true;
+    liveStreams.dec({ kind });
     off();
     wake?.();
     for (const f of finishers.splice(0)) f();
@@ -110,5 +142,13 @@ export function informerStream<T extends KubernetesObject>(
       return iterator;
     },
   };
+  const key = informer as unknown as Informer<KubernetesObject>;
+  const streams = live.get(key) ?? new Set();
+  live.set(key, streams);
+  streams.add(iterator as unknown as InformerStream<KubernetesObject>);
+  finishers.push(() => {
+    streams.delete(iterator as unknown as InformerStream<KubernetesObject>);
+    if (!streams.size) live.delete(key);
+  });
   return iterator;
 }

@@ -6,6 +6,7 @@
  */
 import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Node, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import { Informer, type InformerHealth } from './informer';
+import { trackInformers } from './metrics';
 import { collectionPath, R, type Resource } from './resources';
 import { FIELD_MANAGER, LABELS } from '../api/constants';
 import type { GPUOperation, GPUStorage, GPUUnit } from '../api/types';
@@ -39,16 +40,26 @@ export class ClusterCache {
     this.nodes = informer(kc, R.node);
   }
 
+  /** Every informer of the cache. */
+  informers(): Informer<KubernetesObject>[] {
+    return this.all();
+  }
+
   private all(): Informer<KubernetesObject>[] {
     return [this.storages, this.units, this.operations, this.pvcs, this.jobs, this.pods, this.deployments, this.services, this.nodes] as unknown as Informer<KubernetesObject>[];
   }
 
+  private untrack?: () => void;
+
+  /** Starts every informer; their health is reported as `gpu_runtime_informer_*` metrics. */
   start(): void {
     for (const i of this.all()) i.start();
+    this.untrack = trackInformers(() => this.health());
   }
 
   stop(): void {
     for (const i of this.all()) i.stop();
+    this.untrack?.();
   }
 
   /** Resolves when every informer has listed once (bounded by `timeoutMs`; rejects after it). */

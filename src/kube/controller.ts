@@ -6,6 +6,7 @@
  */
 import { canonicalJSON } from './apply';
 import { WorkQueue, type ReconcileResult } from './workqueue';
+import { activeWorkers, maxConcurrentReconciles, reconcileErrors, reconcileTime, reconcileTotal } from './metrics';
 
 export interface ControllerRunOptions {
   /** Parallel reconciles (never two of one key). */
@@ -18,12 +19,32 @@ export abstract class Controller {
   readonly queue: WorkQueue;
   private readonly unsubscribe: (() => void)[] = [];
   private resyncTimer?: NodeJS.Timeout;
+  private workers: Promise<void> = Promise.resolve();
 
   constructor(
-    name: string,
+    readonly name: string,
     private readonly run: ControllerRunOptions,
   ) {
     this.queue = new WorkQueue({ name });
+  }
+
+  /** One reconcile with controller-runtime's metrics (`controller_runtime_reconcile_*{controller}`). */
+  private async observed(key: string): Promise<ReconcileResult | void> {
+    const controller = this.name;
+    activeWorkers.inc({ controller });
+    const end = reconcileTime.startTimer({ controller });
+    try {
+      const result = await this.reconcile(key);
+      reconcileTotal.inc({ controller, result: result?.requeueAfterMs ? 'requeue_after' : 'success' });
+      return result;
+    } catch (err) {
+      reconcileTotal.inc({ controller, result: 'error' });
+      reconcileErrors.inc({ controller });
+      throw err;
+    } finally {
+      end();
+      activeWorkers.dec({ controller });
+    }
   }
 
   /** Registers informer listeners that add keys to `this.queue`; returns their removals. */
@@ -45,7 +66,8 @@ export abstract class Controller {
       for (const key of this.resyncKeys()) this.queue.add(key);
     }, this.run.resyncMs);
     this.resyncTimer.unref();
-    void this.queue.run(this.run.workers, (key) => this.reconcile(key));
+    maxConcurrentReconciles.set({ controller: this.name }, this.run.workers);
+    this.workers = this.queue.run(this.run.workers, (key) => this.observed(key));
   }
 
   /** Unwires everything; the queue ends (a new leadership term builds new controllers). */
@@ -53,6 +75,20 @@ export abstract class Controller {
     for (const u of this.unsubscribe.splice(0)) u();
     clearInterval(this.resyncTimer);
     this.queue.shutdown();
+  }
+
+  /**
+   * Resolves when the reconciles in flight at {@link stop} have finished, or after `timeoutMs`,
+   * whichever comes first. @returns true when they all finished.
+   */
+  async drained(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+    try {
+      return await Promise.race([this.workers.then(() => true as const), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -7,6 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { RequestContext, HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { fetch } from 'undici';
 import { KubeHttpError } from './errors';
+import { restLatency, restRequests } from './metrics';
 
 export type PatchType = 'merge' | 'apply' | 'json' | 'strategic';
 
@@ -50,14 +51,24 @@ export async function kubeRequest<T = unknown>(
     headers['content-type'] = method === 'PATCH' ? PATCH_CONTENT_TYPE[opts.patchType ?? 'merge'] : 'application/json';
   }
   const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
-  const res = await fetch(url, {
-    method,
-    headers,
-    body,
-    dispatcher: ctx.getDispatcher(),
-    signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
-  });
+  const host = url.host;
+  const end = restLatency.startTimer({ verb: method, host });
+  let res: Awaited<ReturnType<typeof fetch>>;
+  try {
+    res = await fetch(url, {
+      method,
+      headers,
+      body,
+      dispatcher: ctx.getDispatcher(),
+      signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
+    });
+  } catch (err) {
+    restRequests.inc({ code: '<error>', method, host });
+    throw err;
+  }
+  restRequests.inc({ code: String(res.status), method, host });
   const text = await res.text();
+  end();
   const parsed = text ? safeParse(text) : undefined;
   if (res.status < 200 || res.status >= 300) {
     const status = parsed && typeof parsed === 'object' ? (parsed as { reason?: string; message?: string }) : undefined;

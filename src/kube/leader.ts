@@ -9,6 +9,7 @@
  * Expiry is judged on this process's clock from when the record was last seen to change
  * (client-go's observedTime), never by comparing another host's timestamps with ours.
  */
+import { leaderStatus } from './metrics';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { V1Lease } from '@kubernetes/client-node';
@@ -98,6 +99,7 @@ export class LeaderElector {
     if (v === this.leading) return;
     this.leading = v;
     log.info({ identity: this.identity, leading: v }, v ? 'became leader' : 'stopped leading');
+    leaderStatus.set({ name: this.opts.name }, v ? 1 : 0);
     if (v) this.opts.onStartedLeading();
     else this.opts.onStoppedLeading();
   }

@@ -6,8 +6,10 @@
  * - failures are retried with per-key exponential backoff (5 ms doubling to 1000 s) under an
  *   overall token bucket (10 per second, burst 100); success forgets the key's backoff;
  * - `addAfter` schedules a requeue.
+ * Metrics under client-go's names (`workqueue_*{name}`, src/kube/metrics.ts).
  */
 import { logger } from '../logger';
+import { queueAdds, queueDepth, queueLatency, queueRetries, trackInFlight, workDuration } from './metrics';
 
 export interface ReconcileResult {
   /** Reconcile again after this many milliseconds (level-triggered polling of slow changes). */
@@ -29,6 +31,10 @@ export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** When each queued key was added, and when each key in processing was handed out (epoch ms). */
+  private readonly addedAt = new Map<string, number>();
+  private readonly startedAt = new Map<string, number>();
+  private readonly untrack: () => void;
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
@@ -40,6 +46,17 @@ export class WorkQueue {
 
   constructor(private readonly opts: WorkQueueOptions) {
     this.tokens = opts.burst ?? 100;
+    this.untrack = trackInFlight(opts.name, () => [...this.startedAt.values()]);
+  }
+
+  private handOut(key: string): void {
+    this.dirty.delete(key);
+    this.processing.add(key);
+    const now = Date.now();
+    queueLatency.observe({ name: this.opts.name }, (now - (this.addedAt.get(key) ?? now)) / 1000);
+    this.addedAt.delete(key);
+    this.startedAt.set(key, now);
+    queueDepth.set({ name: this.opts.name }, this.queue.length);
   }
 
   get length(): number {
@@ -50,13 +67,17 @@ export class WorkQueue {
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
+    queueAdds.inc({ name: this.opts.name });
+    this.addedAt.set(key, Date.now());
     if (this.processing.has(key)) return;
     const waiter = this.waiters.shift();
     if (waiter) {
-      this.dirty.delete(key);
-      this.processing.add(key);
+      this.handOut(key);
       waiter(key);
-    } else this.queue.push(key);
+    } else {
+      this.queue.push(key);
+      queueDepth.set({ name: this.opts.name }, this.queue.length);
+    }
   }
 
   /** Adds a key after `ms`; an earlier pending schedule for the key wins. */
@@ -80,6 +101,7 @@ export class WorkQueue {
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
     this.stats.retried++;
+    queueRetries.inc({ name: this.opts.name });
     this.addAfter(key, this.delayFor(n));
   }
 
@@ -113,8 +135,7 @@ export class WorkQueue {
     if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.queue.shift();
     if (key !== undefined) {
-      this.dirty.delete(key);
-      this.processing.add(key);
+      this.handOut(key);
       return Promise.resolve(key);
     }
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -123,6 +144,9 @@ export class WorkQueue {
   /** Marks a key finished; if it was added meanwhile, it is queued again. */
   done(key: string): void {
     this.processing.delete(key);
+    const started = this.startedAt.get(key);
+    if (started !== undefined) workDuration.observe({ name: this.opts.name }, (Date.now() - started) / 1000);
+    this.startedAt.delete(key);
     if (this.dirty.has(key)) {
       this.dirty.delete(key);
       this.add(key);
@@ -135,6 +159,8 @@ export class WorkQueue {
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
+    this.untrack();
+    queueDepth.set({ name: this.opts.name }, 0);
   }
 
   /**
