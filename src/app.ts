@@ -13,7 +13,8 @@ import { LeaderElector } from './kube/leader';
 import { startHttpServer, type HttpServer } from './server';
 import type { ServiceContext } from './service/context';
 import type { GraphQLOptions } from './graphql/yoga';
-import { DEFAULT_PREPARE_DEADLINE_SECONDS, DEFAULT_PREPARE_JOB_TTL_SECONDS, FIELD_MANAGER, INSTANCE_NAMESPACE } from './api/constants';
+import { DEFAULT_PREPARE_DEADLINE_SECONDS, DEFAULT_PREPARE_JOB_TTL_SECONDS, FIELD_MANAGER, SYSTEM_NAMESPACE } from './api/constants';
+import { ClusterAvailability, type AvailabilityOptions } from './kube/availability';
 import { logger } from './logger';
 import { Auth, authOptionsFromEnv, type AuthOptions } from './auth/index';
 import { ensureUserRoles } from './auth/roles';
@@ -27,8 +28,9 @@ export interface AppOptions {
   /** Run the reconcilers (default true), while this replica holds the leader lease. */
   controllers?: boolean;
   /**
-   * Lease of the leader election (default: namespace runtime-instance, name gpu-runtime-operator;
-   * env LEADER_ELECTION_NAMESPACE). Every replica serves reads; only the leader reconciles.
+   * Lease of the leader election (default: the service's own namespace — env
+   * LEADER_ELECTION_NAMESPACE, else POD_NAMESPACE from the downward API, else gpu-runtime-system —
+   * name gpu-runtime-operator). Every replica serves reads; only the leader reconciles.
    */
   leaderElection?: { namespace?: string; name?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   /** Install missing CRDs and namespaces (default true). */
@@ -38,6 +40,8 @@ export interface AppOptions {
   graphql?: GraphQLOptions;
   /** Authentication, authorization and limits (defaults from the environment: README). */
   auth?: AuthOptions;
+  /** The API-server probe behind /readyz and the 503 gate (src/kube/availability.ts). */
+  availability?: AvailabilityOptions;
 }
 
 export interface App {
@@ -49,7 +53,17 @@ export interface App {
   controllers(): RunningControllers | undefined;
   /** Undefined when controllers are off. */
   elector?: LeaderElector;
-  close(): Promise<void>;
+  /**
+   * Graceful stop within `deadlineMs` (default 20000): stops taking requests and ends
+   * subscriptions with a reason (src/server.ts), stops the controllers and lets reconciles in
+   * flight finish, releases the leader Lease so another replica leads at once, stops the informers.
+   */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+/** The service's own namespace: POD_NAMESPACE (downward API) or gpu-runtime-system. */
+export function systemNamespace(): string {
+  return process.env.POD_NAMESPACE || SYSTEM_NAMESPACE;
 }
 
 /** Loads a KubeConfig from a file, or the in-cluster service account. */
@@ -69,6 +83,8 @@ export interface RunningControllers {
   units: UnitController;
   operations: OperationController;
   stop(): void;
+  /** Resolves when reconciles in flight at stop() have finished or `timeoutMs` passed; true when all finished. */
+  drained(timeoutMs: number): Promise<boolean>;
 }
 
 /**
@@ -90,6 +106,7 @@ export function startControllers(svc: ServiceContext, opts: ControllerOptions): 
       units.stop();
       operations.stop();
     },
+    drained: async (timeoutMs) => (await Promise.all([storage, units, operations].map((c) => c.drained(timeoutMs)))).every(Boolean),
   };
 }
 
@@ -100,15 +117,19 @@ export function startControllers(svc: ServiceContext, opts: ControllerOptions): 
 export async function startApp(opts: AppOptions = {}): Promise<App> {
   const kc = loadKubeConfig(opts.kubeconfig);
   const kube = new Kube(kc);
+  const le = opts.leaderElection ?? {};
+  const leaseNamespace = le.namespace ?? (process.env.LEADER_ELECTION_NAMESPACE || systemNamespace());
   if (opts.installPrerequisites ?? true) {
-    await ensureClusterPrerequisites(kube);
+    await ensureClusterPrerequisites(kube, [leaseNamespace]);
     await ensureUserRoles(kube);
   }
   const cache = new ClusterCache(kc);
   cache.start();
   await cache.waitForSync();
   const recorder = new EventRecorder(kube);
-  const svc: ServiceContext = { kube, cache, recorder, startedAt: new Date() };
+  const availability = new ClusterAvailability(kube, cache, opts.availability);
+  availability.start();
+  const svc: ServiceContext = { kube, cache, recorder, startedAt: new Date(), availability };
 
   let running: RunningControllers | undefined;
   let elector: LeaderElector | undefined;
@@ -117,9 +138,8 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
       ttlSecondsAfterFinished: opts.prepareJobTTLSeconds ?? Number(process.env.PREPARE_JOB_TTL_SECONDS ?? DEFAULT_PREPARE_JOB_TTL_SECONDS),
       activeDeadlineSeconds: opts.prepareDeadlineSeconds ?? Number(process.env.PREPARE_DEADLINE_SECONDS ?? DEFAULT_PREPARE_DEADLINE_SECONDS),
     };
-    const le = opts.leaderElection ?? {};
     elector = new LeaderElector(kube, {
-      namespace: le.namespace ?? process.env.LEADER_ELECTION_NAMESPACE ?? INSTANCE_NAMESPACE,
+      namespace: leaseNamespace,
       name: le.name ?? FIELD_MANAGER,
       leaseDurationMs: le.leaseDurationMs,
       renewDeadlineMs: le.renewDeadlineMs,
@@ -144,10 +164,19 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
     url: http.url,
     controllers: () => running,
     elector,
-    close: async () => {
+    close: async (deadlineMs = 20_000) => {
+      const deadline = Date.now() + deadlineMs;
+      const left = () => Math.max(0, deadline - Date.now());
+      // Requests first (they may still need the cache), at most half the budget.
+      await http.close(Math.min(10_000, left() / 2));
+      const term = running;
+      running = undefined;
+      term?.stop();
+      const finished = term ? await term.drained(Math.max(0, left() - 1000)) : true;
+      if (!finished) logger.warn('reconciles still running at the shutdown deadline; they are abandoned (level-triggered: the next leader redoes them)');
+      // Release the Lease only once our reconciles are done, so the next leader never overlaps them.
       await elector?.stop();
-      running?.stop();
-      await http.close();
+      availability.stop();
       cache.stop();
     },
   };

@@ -6,8 +6,9 @@
  * - Without: builds (once, cached) and starts the project's local cluster on loopback, then runs
  *   against it; the cluster stops with the service.
  *
- * Environment: PORT (default 8080), HOST (default 127.0.0.1), KUBECONFIG, GPU_RUNTIME_CACHE,
- * LOG_LEVEL, PREPARE_JOB_TTL_SECONDS, PREPARE_DEADLINE_SECONDS, GRAPHQL_INTROSPECTION.
+ * Environment: PORT (default 8080), HOST (default 127.0.0.1; 0.0.0.0 in a pod), KUBECONFIG,
+ * GPU_RUNTIME_CACHE, LOG_LEVEL, PREPARE_JOB_TTL_SECONDS, PREPARE_DEADLINE_SECONDS,
+ * GRAPHQL_INTROSPECTION, POD_NAMESPACE, SHUTDOWN_TIMEOUT_SECONDS (README "Environment").
  */
 import { loadKubeConfig, startApp } from './app';
 import { logger } from './logger';
@@ -16,7 +17,11 @@ import { Kube } from './kube/resources';
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 8080);
-  const host = process.env.HOST ?? '127.0.0.1';
+  const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
+  // In a pod the kubelet's probes and the Service reach the pod IP, not loopback.
+  const host = process.env.HOST ?? (inPod ? '0.0.0.0' : '127.0.0.1');
+  // Below the pod's default terminationGracePeriodSeconds (30) so the kubelet never SIGKILLs us mid-release.
+  const shutdownMs = Number(process.env.SHUTDOWN_TIMEOUT_SECONDS ?? 20) * 1000;
   let kubeconfig = process.env.KUBECONFIG || undefined;
   let stopCluster: (() => Promise<void>) | undefined;
   if (!kubeconfig && !process.env.KUBERNETES_SERVICE_HOST) {
@@ -40,8 +45,13 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
-    await app.close().catch((err: unknown) => logger.error({ err }, 'error while closing'));
+    logger.info({ signal, deadlineSeconds: shutdownMs / 1000 }, 'shutting down');
+    // Past the deadline (plus the local cluster's own stop) the process ends regardless.
+    setTimeout(() => {
+      logger.error('shutdown deadline passed; exiting');
+      process.exit(1);
+    }, shutdownMs + 5000).unref();
+    await app.close(shutdownMs).catch((err: unknown) => logger.error({ err }, 'error while closing'));
     await stopCluster?.();
     process.exit(0);
   };

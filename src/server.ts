@@ -10,12 +10,22 @@ import { registerRestErrorHandlers, registerRestRoutes } from './rest/index';
 import { registerAuth } from './auth/http';
 import type { Auth } from './auth/index';
 import { logger } from './logger';
+import { registerProbes } from './http/probes';
+import { registerMetrics } from './http/metrics';
+import { endStreams } from './graphql/stream';
+import { OperatorUnavailableError } from './service/errors';
 
 export interface HttpServer {
   app: FastifyInstance;
   /** http://host:port */
   url: string;
-  close(): Promise<void>;
+  /**
+   * Graceful stop: `/readyz` fails at once, live subscriptions end with a reason (graphql-ws
+   * closes with 1001 Going away; SSE and graphql-ws streams first get an OPERATOR_UNAVAILABLE
+   * error saying the service is shutting down), the port stops accepting, and in-flight requests
+   * finish; connections still open after `deadlineMs` (default 10000) are cut.
+   */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 /**
@@ -28,7 +38,10 @@ export async function startHttpServer(svc: ServiceContext, auth: Auth, opts: { h
     req.log.info({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, durationMs: Math.round(reply.elapsedTime), user: req.caller?.user.username }, 'request');
     done();
   });
+  let shuttingDown = false;
   registerRestErrorHandlers(app);
+  registerMetrics(app);
+  const stopProbes = registerProbes(app, svc, { shuttingDown: () => shuttingDown });
   await registerAuth(app, svc, auth);
   // Only JSON bodies: a text/plain POST (which a browser form can send without a preflight) is 415.
   app.removeContentTypeParser('text/plain');
@@ -68,9 +81,15 @@ export async function startHttpServer(svc: ServiceContext, auth: Auth, opts: { h
   return {
     app,
     url: address,
-    close: async () => {
+    close: async (deadlineMs = 10_000) => {
+      shuttingDown = true;
+      const ended = await endStreams(svc.cache.informers(), new OperatorUnavailableError('the service is shutting down; subscribe again (another replica serves)', 1));
+      logger.info({ subscriptions: ended }, 'closing the HTTP server');
+      const cut = setTimeout(() => app.server.closeAllConnections(), deadlineMs).unref();
       await closeWs();
       await app.close();
+      clearTimeout(cut);
+      stopProbes();
     },
   };
 }

@@ -11,6 +11,8 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const STOCK_NAMESPACE = 'runtime-stock';
 /** Default namespace of active units and storage. */
 export const INSTANCE_NAMESPACE = 'runtime-instance';
+/** The service's own namespace (its Lease, Events about itself) when POD_NAMESPACE is unset: deploy/ installs it there. */
+export const SYSTEM_NAMESPACE = 'gpu-runtime-system';
 
 export const DEFAULT_STORAGE_CLASS = 'rook-ceph-block';
 /** Server-side apply field manager and the `managed-by` label value. */

@@ -10,7 +10,7 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { forCaller, type RequestContext, type ServiceContext } from '../service/context';
-import { ForbiddenError, RateLimitedError, ServiceError, UnauthenticatedError } from '../service/errors';
+import { ForbiddenError, RateLimitedError, ServiceError, UnauthenticatedError, OperatorUnavailableError } from '../service/errors';
 import { logger } from '../logger';
 import type { Auth, Caller } from './index';
 
@@ -36,7 +36,7 @@ export function wwwAuthenticate(err: UnauthenticatedError): string {
 /** Headers an auth failure answers with (WWW-Authenticate for 401, Retry-After for 429). */
 export function authHeaders(err: unknown): Record<string, string> {
   if (err instanceof UnauthenticatedError) return { 'www-authenticate': wwwAuthenticate(err) };
-  if (err instanceof RateLimitedError) return { 'retry-after': String(err.retryAfterSeconds) };
+  if (err instanceof RateLimitedError || err instanceof OperatorUnavailableError) return { 'retry-after': String(err.retryAfterSeconds) };
   return {};
 }
 

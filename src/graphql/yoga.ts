@@ -3,6 +3,9 @@
  * WebSocket (graphql-ws), both at /graphql and both through the same envelop pipeline, so the
  * document limits (graphql-armor) and error masking hold on every transport.
  */
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { metricsRegistry } from '../metrics';
+import { useAvailability } from './availability';
 import type { Server as HttpServer } from 'node:http';
 import { createYoga, type GraphiQLOptions, type YogaServerInstance } from 'graphql-yoga';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
@@ -16,7 +19,7 @@ import { authHeaders } from '../auth/http';
 import { schema } from './schema/index';
 import { createContext, type GraphQLContext } from './context';
 import { graphqlCode } from './schema/common';
-import { RateLimitedError, ServiceError, UnauthenticatedError } from '../service/errors';
+import { asServiceError, RateLimitedError, ServiceError, UnauthenticatedError } from '../service/errors';
 import type { ServiceContext } from '../service/context';
 import { logger } from '../logger';
 
@@ -38,7 +41,8 @@ type ServerContext = { caller: Caller; connection?: object };
  * errors to their code in `extensions.code`. Kubernetes error bodies never reach clients.
  */
 function maskError(error: unknown): Error {
-  const original = error instanceof GraphQLError ? (error.originalError ?? undefined) : error;
+  const raw = error instanceof GraphQLError ? (error.originalError ?? undefined) : error;
+  const original = asServiceError(raw) ?? raw;
   if (original instanceof ServiceError) {
     // Who-and-whether errors set the HTTP status of the answer (401/403/429/503; yoga reads
     // extensions.http and leaves it out of the body); validity and conflict errors stay data.
@@ -120,6 +124,25 @@ export function createGraphQL(svc: ServiceContext, auth: Auth, opts: GraphQLOpti
     context: ({ caller, connection }) => createContext(svc, auth, caller, connection),
     maskedErrors: { maskError },
     plugins: [
+      // GraphQL operation metrics (graphql_envelop_*, graphql_yoga_http_duration) in the process's
+      // registry; /metrics is served by src/http/metrics.ts, not by the plugin.
+      usePrometheus({
+        registry: metricsRegistry,
+        endpoint: false,
+        // The URL would carry GET query strings: unbounded label values.
+        labels: { url: false },
+        metrics: {
+          graphql_envelop_request: true,
+          graphql_envelop_request_duration: true,
+          graphql_envelop_phase_parse: true,
+          graphql_envelop_phase_validate: true,
+          graphql_envelop_phase_execute: true,
+          graphql_envelop_phase_subscribe: true,
+          graphql_envelop_error_result: true,
+          graphql_yoga_http_duration: true,
+        },
+      }),
+      useAvailability(svc),
       { onRequestParse: (args: Parameters<NonNullable<typeof csrf.onRequestParse>>[0]) => (args.request.method === 'GET' ? undefined : csrf.onRequestParse?.(args)) },
       // Each validation limit reports a validation error instead of throwing (armor's envelop
       // default): a thrown error answers HTTP 200 and breaks graphql-ws's message handling, a

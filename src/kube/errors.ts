@@ -70,3 +70,19 @@ export const isAlreadyExists = (err: unknown) =>
 export const isConflict = (err: unknown) => statusCodeOf(err) === 409 && !isAlreadyExists(err);
 export const isGone = (err: unknown) => statusCodeOf(err) === 410;
 export const isInvalid = (err: unknown) => statusCodeOf(err) === 422;
+
+/**
+ * True for an error that got no answer from the API server: connection refused or reset, DNS,
+ * TLS, or the request's timeout (undici's `fetch failed` with a cause, an AbortSignal timeout).
+ */
+export function isUnreachable(err: unknown): boolean {
+  if (statusCodeOf(err) !== undefined) return false;
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'TimeoutError') return true;
+  const cause = (err as { cause?: { code?: unknown; name?: unknown } }).cause;
+  const code = typeof cause?.code === 'string' ? cause.code : (err as { code?: unknown }).code;
+  return (
+    (err instanceof TypeError && err.message === 'fetch failed') ||
+    (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|UND_ERR_)/.test(code))
+  );
+}

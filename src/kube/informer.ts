@@ -51,6 +51,8 @@ export interface InformerHealth {
   restarts: number;
   relists: number;
   lastError?: string;
+  /** The API server answered 404 for the collection: the resource is not served (its CRD is missing). */
+  notServed?: boolean;
 }
 
 /** `namespace/name` (or `name` for cluster-scoped objects): the key of caches and work queues. */
@@ -85,6 +87,7 @@ export class Informer<T extends KubernetesObject> {
   private restarts = 0;
   private relists = 0;
   private lastError?: string;
+  private notServed = false;
   private readonly log;
 
   constructor(
@@ -169,6 +172,7 @@ export class Informer<T extends KubernetesObject> {
       restarts: this.restarts,
       relists: this.relists,
       lastError: this.lastError,
+      ...(this.notServed ? { notServed: true } : {}),
     };
   }
 
@@ -219,6 +223,7 @@ export class Informer<T extends KubernetesObject> {
           needList = true;
           this.relists++;
         }
+        this.notServed = code === 404;
         if (code === 404) this.lastError = `${this.options.kind}: the resource is not served (is its CRD installed?)`;
         const retryAfter = retryAfterSecondsOf(err);
         const delay = retryAfter ? retryAfter * 1000 : backoffMs(failures, code === 404 ? 5000 : 200);
@@ -265,6 +270,7 @@ export class Informer<T extends KubernetesObject> {
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit({ type: 'MODIFIED', object: obj, old });
     }
     this.lastError = undefined;
+    this.notServed = false;
     if (!this.synced) {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();

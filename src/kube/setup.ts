@@ -1,6 +1,6 @@
 /**
- * Cluster prerequisites of the service: the CRDs in crds/ and the namespaces runtime-stock and
- * runtime-instance. Created only when missing, and only where the identity may (a 403 is logged,
+ * Cluster prerequisites of the service: the CRDs in crds/, the namespaces runtime-stock and
+ * runtime-instance, and the service's own namespace. Created only when missing, and only where the identity may (a 403 is logged,
  * not fatal: an administrator may have installed them another way).
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -46,10 +46,13 @@ async function ensure(kube: Kube, r: typeof R.crd | typeof R.namespace, obj: Kub
   }
 }
 
-/** Installs missing CRDs and namespaces. @throws on API errors other than 403/409. */
-export async function ensureClusterPrerequisites(kube: Kube): Promise<void> {
+/**
+ * Installs missing CRDs and namespaces (the two of the contract, and `extraNamespaces`: the
+ * service's own, for its Lease). @throws on API errors other than 403/409.
+ */
+export async function ensureClusterPrerequisites(kube: Kube, extraNamespaces: string[] = []): Promise<void> {
   for (const crd of crdManifests()) await ensure(kube, R.crd, crd);
-  for (const ns of [STOCK_NAMESPACE, INSTANCE_NAMESPACE]) {
+  for (const ns of new Set([STOCK_NAMESPACE, INSTANCE_NAMESPACE, ...extraNamespaces])) {
     await ensure(kube, R.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   }
 }

@@ -3,7 +3,7 @@
  * `{"error": {"code": "…", "message": "…"}}` (../shared/spec/contract.md, "REST compatibility surface").
  */
 import type { FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
-import { ServiceError } from '../service/errors';
+import { asServiceError } from '../service/errors';
 import { authHeaders } from '../auth/http';
 import { logger } from '../logger';
 
@@ -16,13 +16,15 @@ export function sendError(reply: FastifyReply, status: number, code: string, mes
 }
 
 /**
- * Answers a thrown error: ServiceError with its own code and status; anything else is logged and
+ * Answers a thrown error: ServiceError with its own code and status (an API server that did not
+ * answer: 503 operator_unavailable); anything else is logged and
  * answered 500 with the route's `fallbackCode`, never with a Kubernetes error body.
  */
 export function sendFailure(reply: FastifyReply, err: unknown, fallbackCode: string): FastifyReply {
-  if (err instanceof ServiceError) {
-    for (const [k, v] of Object.entries(authHeaders(err))) reply.header(k, v);
-    return sendError(reply, err.httpStatus, err.code, err.message, err.field);
+  const known = asServiceError(err);
+  if (known) {
+    for (const [k, v] of Object.entries(authHeaders(known))) reply.header(k, v);
+    return sendError(reply, known.httpStatus, known.code, known.message, known.field);
   }
   logger.error({ err }, `unexpected error (${fallbackCode})`);
   return sendError(reply, 500, fallbackCode, 'unexpected error; see the service log');

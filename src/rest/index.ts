@@ -5,12 +5,31 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServiceContext } from '../service/context';
 import { health } from '../service/health';
-import { sendData, sendError } from './envelope';
+import { requireAvailable, staleSeconds } from '../service/availability';
+import { sendData, sendError, sendFailure } from './envelope';
 import { registerStorageRoutes } from './storages';
 import { registerUnitRoutes } from './units';
 import { registerOperatorRoutes } from './operator';
 
+/**
+ * Registers the /api/v1 routes. Every route but health first asks src/service/availability.ts:
+ * writes answer 503 operator_unavailable while kube-apiserver is unreachable, everything does
+ * while a CRD is not installed; a read served from a cache that may be stale carries
+ * `Warning: 110 - "Response is Stale: …"` (RFC 9111 §5.5's stale warning code).
+ */
 export function registerRestRoutes(app: FastifyInstance, svc: ServiceContext): void {
+  app.addHook('preHandler', async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    if (!path.startsWith('/api/v1/') || path === '/api/v1/health' || !req.routeOptions.url) return;
+    const write = req.method !== 'GET' && req.method !== 'HEAD';
+    try {
+      requireAvailable(svc, { write });
+    } catch (err) {
+      return sendFailure(reply, err, 'unavailable');
+    }
+    const stale = write ? undefined : staleSeconds(svc);
+    if (stale !== undefined) reply.header('warning', `110 - "Response is Stale: served from the cache; the Kubernetes API server has not answered for ${stale} s"`);
+  });
   app.get('/api/v1/health', async (_req, reply) => {
     const { informers: _i, ...view } = health(svc);
     return sendData(reply, 200, view);

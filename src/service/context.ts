@@ -5,6 +5,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Caller } from '../auth/caller';
 import { ANNOTATIONS } from '../api/constants';
+import type { ClusterAvailability } from '../kube/availability';
 import type { ClusterCache } from '../kube/cache';
 import type { EventRecorder } from '../kube/events';
 import type { Informer } from '../kube/informer';
@@ -19,6 +20,8 @@ export interface ServiceContext {
   recorder: EventRecorder;
   /** When the service started (health). */
   startedAt: Date;
+  /** Whether the API server answers and the CRDs are served (readiness, the 503 gate). */
+  availability: ClusterAvailability;
 }
 
 /**

@@ -3,6 +3,7 @@
  * REST surface answers with, and the field at fault where there is one.
  * Codes and statuses: ../shared/spec/contract.md ("Rules the API enforces", "REST compatibility surface").
  */
+import { isUnreachable } from '../kube/errors';
 
 export type ErrorCode =
   | 'unauthenticated'
@@ -116,4 +117,29 @@ export const invalid = (field: string, message: string) => new ValidationError(`
 export const conflict = (message: string) => new ConflictError(message);
 export const notFound = (code: 'gpustorage_not_found' | 'gpuunit_not_found' | 'job_not_found', message: string) => new NotFoundError(code, message);
 export const insufficientCapacity = (message: string) => new CapacityError(message);
-export const unavailable = (message: string) => new ServiceError('operator_unavailable', message);
+export const unavailable = (message: string) => new OperatorUnavailableError(message);
+
+/**
+ * 503 operator_unavailable: the cluster cannot serve the request now (kube-apiserver unreachable,
+ * a CRD not installed); the message says what is missing. Retry after `retryAfterSeconds`.
+ */
+export class OperatorUnavailableError extends ServiceError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 5,
+  ) {
+    super('operator_unavailable', message);
+    this.name = 'OperatorUnavailableError';
+  }
+}
+
+/**
+ * The service error a failure maps to when it has an API meaning: a ServiceError as it is; a
+ * request to the API server that got no answer as 503 operator_unavailable; anything else undefined
+ * (a bug: 500 with the route's code).
+ */
+export function asServiceError(err: unknown): ServiceError | undefined {
+  if (err instanceof ServiceError) return err;
+  if (isUnreachable(err)) return new OperatorUnavailableError(`the Kubernetes API server did not answer: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`);
+  return undefined;
+}

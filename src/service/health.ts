@@ -21,13 +21,15 @@ export interface HealthView {
 export function health(ctx: ServiceContext): HealthView {
   const informers = ctx.cache.health();
   const failing = informers.find((i) => i.lastError);
+  const { reasons } = ctx.availability.check();
   const units = ctx.cache.units.list();
+  const kubeError = reasons.length ? reasons.join('; ') : failing?.lastError;
   return {
     startedAt: ctx.startedAt.toISOString(),
     uptimeSeconds: Math.floor((Date.now() - ctx.startedAt.getTime()) / 1000),
-    kubernetesConnected: ctx.cache.synced && !failing,
+    kubernetesConnected: ctx.cache.synced && !kubeError,
     nodeCount: ctx.cache.nodes.list().length,
-    ...(failing ? { kubeError: failing.lastError } : !ctx.cache.synced ? { kubeError: 'informers have not listed yet' } : {}),
+    ...(kubeError ? { kubeError } : {}),
     stockUnitCount: units.filter((u) => u.metadata.namespace === STOCK_NAMESPACE).length,
     activeUnitCount: units.filter((u) => u.metadata.namespace !== STOCK_NAMESPACE).length,
     informers,

@@ -8,6 +8,7 @@
  * shows A only its own. Plus the browser rules (CORS allow-list, Origin on writes and WebSocket
  * upgrades) and the per-identity budgets.
  */
+import { ClusterAvailability } from '../../src/kube/availability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -274,7 +275,7 @@ describe('browser safety and per-identity budgets', () => {
     cache = new ClusterCache(kc);
     cache.start();
     await cache.waitForSync();
-    svc = { kube, cache, recorder: new EventRecorder(kube), startedAt: new Date() };
+    svc = { kube, cache, recorder: new EventRecorder(kube), startedAt: new Date(), availability: new ClusterAvailability(kube, cache) };
     server = await startHttpServer(svc, new Auth(kube, { corsOrigins: ['http://console.example:3000'], requestsPerSecond: 5, subscriptionsPerConnection: 2 }), { port: 0 });
   });
   afterAll(async () => {

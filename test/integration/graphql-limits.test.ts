@@ -5,6 +5,7 @@
  * createGraphQL option and GRAPHQL_INTROSPECTION=false), on both transports, while ordinary
  * operations keep working.
  */
+import { ClusterAvailability } from '../../src/kube/availability';
 import { Auth } from '../../src/auth/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -163,7 +164,7 @@ describe('introspection turned off', () => {
     cache = new ClusterCache(kc);
     cache.start();
     await cache.waitForSync();
-    svc = { kube, cache, recorder: new EventRecorder(kube), startedAt: new Date() };
+    svc = { kube, cache, recorder: new EventRecorder(kube), startedAt: new Date(), availability: new ClusterAvailability(kube, cache) };
     // By option…
     servers.push(await startHttpServer(svc, new Auth(kube), { port: 0, graphql: { introspection: false } }));
     // …and by environment.

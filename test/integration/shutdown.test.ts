@@ -1,0 +1,97 @@
+/**
+ * SIGTERM, as a pod's kubelet sends it (issues 10 and 12): two replicas of the service run as
+ * separate processes (`tsx src/main.ts`, the developer path of `npm start`, against the test
+ * cluster); the leader is terminated while a graphql-ws and an SSE subscriber are connected to it.
+ * Outcome: it exits 0 within the documented deadline; `/readyz` fails first; the graphql-ws
+ * subscriber is told to resubscribe (an OPERATOR_UNAVAILABLE error; the server then closes with
+ * 1001 Going away),
+ * the SSE subscriber gets the same error and the stream completes; the Lease is released, so the
+ * other replica leads within one retry period (2 s), not after the 15 s lease duration (measured).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { adminKube, eventually, kubectl, testEnv, uniq } from '../support/env';
+import { wsClient } from '../support/http';
+import { subscribe } from '../support/subscription';
+import { R } from '../../src/kube/resources';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const tsx = `${root}node_modules/.bin/tsx`;
+
+interface Replica {
+  proc: ChildProcess;
+  url: string;
+  exited: Promise<number | null>;
+  log: () => string;
+}
+
+async function replica(leaseNamespace: string): Promise<Replica> {
+  const proc = spawn(tsx, ['src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, KUBECONFIG: testEnv().kubeconfig, PORT: '0', LEADER_ELECTION_NAMESPACE: leaseNamespace, SHUTDOWN_TIMEOUT_SECONDS: '10', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  const url = await eventually(() => /GraphQL[^\n]*?(http:\/\/[\d.:]+)\/graphql/.exec(out)?.[1], 'the replica prints its URL', 60_000);
+  return { proc, url, exited, log: () => out };
+}
+
+describe('SIGTERM', () => {
+  const started: Replica[] = [];
+  afterAll(() => {
+    for (const r of started) r.proc.kill('SIGKILL');
+  });
+
+  it('ends subscriptions with a reason, releases the Lease (the other replica leads at once) and exits 0 within the deadline', async () => {
+    const ns = uniq('lease');
+    await kubectl('create', 'namespace', ns);
+    const holder = async () => (await adminKube().get(R.lease, ns, 'gpu-runtime-operator').catch(() => undefined))?.spec?.holderIdentity ?? '';
+    const a = await replica(ns);
+    started.push(a);
+    // (tsx runs the service in a child process, so the identity's pid is not a.proc.pid.)
+    const first = await eventually(async () => (await holder()) || undefined, 'the first replica leads');
+    const b = await replica(ns);
+    started.push(b);
+    await eventually(async () => (await fetch(`${b.url}/readyz`)).status === 200, 'the second replica is ready');
+
+    // Subscribers on the leader: graphql-ws and SSE.
+    let closeCode: number | undefined;
+    const client = wsClient(undefined, a.url, { closed: (e) => (closeCode = (e as { code?: number }).code) });
+    const sub = subscribe(client, 'subscription { storagesChanged(namespace: "runtime-instance") { type } }', {});
+    const sse = await fetch(`${a.url}/graphql?query=${encodeURIComponent('subscription { storagesChanged(namespace: "runtime-instance") { type } }')}`, { headers: { accept: 'text/event-stream' } });
+    expect(sse.status).toBe(200);
+    const sseText = sse.text();
+    // Both are live before the signal: the graphql-ws one has delivered (or at least acknowledged).
+    await eventually(async () => (await fetch(`${a.url}/metrics`).then((r) => r.text())).match(/^gpu_runtime_subscriptions\{kind="GPUStorage"\} (\d+)/m)?.[1] === '2', 'two live subscriptions on the leader', 20_000, 100);
+
+    const t0 = Date.now();
+    a.proc.kill('SIGTERM');
+    const code = await a.exited;
+    const exitMs = Date.now() - t0;
+    expect(code, a.log()).toBe(0);
+    expect(exitMs).toBeLessThan(10_000 + 5_000);
+    await eventually(async () => !['', first].includes(await holder()), 'the second replica leads', 10_000, 50);
+    const failoverMs = Date.now() - t0;
+    console.log(`SIGTERM: leader exited in ${exitMs} ms; the other replica led ${failoverMs} ms after the signal (lease duration 15 s, retry period 2 s)`);
+    expect(failoverMs).toBeLessThan(exitMs + 2000 + 1500);
+
+    await sub.ended;
+    expect(JSON.stringify(sub.error ?? sub.results.at(-1)?.errors)).toMatch(/OPERATOR_UNAVAILABLE|shutting down/);
+    await eventually(() => closeCode, 'the graphql-ws connection closed');
+    // 1000 when the lazy client closed it itself after its last subscription ended with the
+    // reason, 1001 (Going away) when the server's close came first.
+    expect([1000, 1001]).toContain(closeCode);
+    const body = await sseText;
+    expect(body).toContain('the service is shutting down');
+    expect(body).toMatch(/event: complete/);
+    client.dispose();
+
+    b.proc.kill('SIGTERM');
+    expect(await b.exited).toBe(0);
+    expect(await holder()).toBe('');
+  }, 180_000);
+});
