@@ -142,7 +142,8 @@ function reapLeftovers(pidFile: string): void {
 }
 
 /**
- * Stops and removes the state of test clusters (`cluster/test-<pid>`) whose test process is gone,
+ * Stops and removes the state of test clusters (`cluster/test-<pid>` and `cluster/test-<pid>-<suffix>`,
+ * a test's own second cluster) whose test process is gone,
  * e.g. after a runner was killed. A live runner's cluster is left alone.
  * @returns the names of the clusters reaped.
  */
@@ -151,7 +152,7 @@ export function reapStaleTestClusters(): string[] {
   if (!fs.existsSync(root)) return [];
   const reaped: string[] = [];
   for (const name of fs.readdirSync(root)) {
-    const m = /^test-(\d+)$/.exec(name);
+    const m = /^test-(\d+)(?:-[a-z0-9-]+)?$/.exec(name);
     if (!m) continue;
     let alive = true;
     try {

@@ -226,7 +226,9 @@ export class Informer<T extends KubernetesObject> {
         this.notServed = code === 404;
         if (code === 404) this.lastError = `${this.options.kind}: the resource is not served (is its CRD installed?)`;
         const retryAfter = retryAfterSecondsOf(err);
-        const delay = retryAfter ? retryAfter * 1000 : backoffMs(failures, code === 404 ? 5000 : 200);
+        // A resource not served (CRD missing) is asked again every 5-10 s: slow enough not to load the
+        // API server, quick enough that `kubectl apply -f crds/` takes effect within seconds.
+        const delay = retryAfter ? retryAfter * 1000 : code === 404 ? Math.min(10_000, backoffMs(failures, 5000)) : backoffMs(failures, 200);
         this.log.warn({ code, delayMs: delay, err: this.lastError }, 'list/watch failed; retrying');
         await sleep(delay, signal);
         continue;
