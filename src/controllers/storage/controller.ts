@@ -6,7 +6,7 @@
  * source and the units that mount it enqueues the storage's key.
  */
 import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
-import { LABELS, STOCK_NAMESPACE } from '../../api/constants';
+import { DEFAULT_STORAGE_CLASS, LABELS, STOCK_NAMESPACE } from '../../api/constants';
 import { accessorDeploymentName, accessorName, prepareJobName, unitDeploymentName } from '../../api/naming';
 import type { GPUStorage, GPUStorageStatus, GPUUnit } from '../../api/types';
 import { ensureApplied } from '../../kube/apply';
@@ -18,6 +18,7 @@ import { objectKey } from '../../kube/informer';
 import { R, type Kube } from '../../kube/resources';
 import type { ReconcileResult } from '../../kube/workqueue';
 import { currentDigest, isJobActive, mergeConditions, planStorage, type SourceObservation, type StorageObservation } from './status';
+import { bindingModeOf } from './volume';
 import { desiredAccessorDeployment, desiredAccessorService, desiredPVC, desiredPrepareJob, type PrepareJobOptions } from './children';
 import { logger } from '../../logger';
 
@@ -94,6 +95,12 @@ export class StorageController extends Controller {
       }),
       c.units.on(({ object, old }) => {
         for (const u of [object, old]) if (u) this.enqueueMounts(u as GPUUnit);
+      }),
+      // A class's binding mode decides whether a Pending PVC waits for its first consumer.
+      c.storageClasses.on(({ object }) => {
+        for (const s of c.storages.list()) {
+          if ((s.spec.storageClassName ?? DEFAULT_STORAGE_CLASS) === object.metadata?.name) this.queue.add(objectKey(s));
+        }
       }),
     ];
   }
@@ -209,6 +216,7 @@ export class StorageController extends Controller {
     const plan = planStorage({
       storage,
       pvc: this.cache.pvcs.get(ns, name),
+      bindingMode: bindingModeOf(this.cache.storageClasses.get(undefined, storage.spec.storageClassName ?? DEFAULT_STORAGE_CLASS)),
       job,
       jobPods,
       earlierJobs,
