@@ -19,6 +19,7 @@ import { R, type Kube } from '../../kube/resources';
 import type { ReconcileResult } from '../../kube/workqueue';
 import { currentDigest, isJobActive, mergeConditions, planStorage, type SourceObservation, type StorageObservation } from './status';
 import { bindingModeOf } from './volume';
+import { volumeConsumers } from './placement';
 import { desiredAccessorDeployment, desiredAccessorService, desiredPVC, desiredPrepareJob, type PrepareJobOptions } from './children';
 import { logger } from '../../logger';
 
@@ -90,7 +91,11 @@ export class StorageController extends Controller {
         // A pod using a storage's PVC decides where that storage's accessor may run.
         for (const v of object.spec?.volumes ?? []) {
           const claim = v.persistentVolumeClaim?.claimName;
-          if (claim && this.cache.storages.get(ns, claim)) this.queue.add(`${ns}/${claim}`);
+          if (claim && this.cache.storages.get(ns, claim)) {
+            this.queue.add(`${ns}/${claim}`);
+            // ... and where a clone of that storage must copy (clone placement).
+            this.enqueueClonesOf(ns, claim);
+          }
         }
       }),
       c.units.on(({ object, old }) => {
@@ -146,7 +151,7 @@ export class StorageController extends Controller {
       cur = this.cache.storages.get(ns, cur)?.spec.prepare?.fromStorageName;
     }
     const src = this.cache.storages.get(ns, from);
-    return { storage: src, blockingUnit: runningWriterOf(this.cache, ns, from) };
+    return { storage: src, blockingUnit: runningWriterOf(this.cache, ns, from), consumers: volumeConsumers(this.cache.pods.list(ns), from) };
   }
 
   /** Node of a running unit pod that mounts this storage's PVC (the accessor must go there). */
@@ -228,7 +233,7 @@ export class StorageController extends Controller {
     // 3. Start the attempt's Job.
     if (plan.startJob && digest) {
       try {
-        const job = await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts));
+        const job = await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts, plan.placement));
         // Recorded here, not after the status write, so a lost status race never loses it.
         await this.recorder.record(storage, 'Normal', 'PrepareStarted', `prepare job ${job.metadata?.name} started (attempt ${plan.status.prepare?.attempts ?? 1}${plan.status.prepare?.recoveryPhase === 'Running' ? ', recovery' : ''})`);
       } catch (err) {

@@ -18,6 +18,7 @@ import type { Condition, GPUStorage, GPUStorageStatus, PrepareFailure, PrepareSt
 import { planAccessor } from './accessor-status';
 import { condition, mergeConditions } from './conditions';
 import { failureMessage, jobOutcome, podFailure, podWaitingReason } from './job-status';
+import { COPY_PLACEMENT_ANNOTATION, copyPlacement, placementNote, type CopyPlacement, type VolumeConsumer } from './placement';
 import { firstConsumerNote, resizeNote, volumeState, type BindingMode, type VolumeState } from './volume';
 
 export { mergeConditions } from './conditions';
@@ -32,6 +33,8 @@ export interface SourceObservation {
   cycle?: string[];
   /** A running unit that mounts the source read-write: the clone waits for it. */
   blockingUnit?: string;
+  /** Pods that hold the source's PVC on a node (its accessor, read-only units): the copy goes there. */
+  consumers?: VolumeConsumer[];
 }
 
 /** Everything {@link planStorage} needs, read from the informer caches. */
@@ -72,6 +75,8 @@ export interface StoragePlan {
   digest?: string;
   /** Create the Job for the current digest. */
   startJob: boolean;
+  /** With startJob for a clone: pin the copy Job to this node (contract: clone placement). */
+  placement?: CopyPlacement;
   /** Accessor Deployment/Service: absent, or present with this many replicas. */
   accessor: { present: false } | { present: true; replicas: 0 | 1 };
   events: StorageEvent[];
@@ -104,7 +109,11 @@ export function currentDigest(storage: GPUStorage): string | undefined {
  * Derives the prepare status of the current attempt and whether to start its Job.
  * `prev` is the status the storage carries now.
  */
-function planPrepare(obs: StorageObservation, digest: string, vol: VolumeState): { prepare: PrepareStatus; startJob: boolean; events: StorageEvent[]; requeueAfterMs?: number } {
+function planPrepare(
+  obs: StorageObservation,
+  digest: string,
+  vol: VolumeState,
+): { prepare: PrepareStatus; startJob: boolean; placement?: CopyPlacement; events: StorageEvent[]; requeueAfterMs?: number } {
   const { storage, now } = obs;
   const name = storage.metadata.name!;
   const prev = storage.status?.prepare;
@@ -153,6 +162,9 @@ function planPrepare(obs: StorageObservation, digest: string, vol: VolumeState):
   // The attempt's Job exists: its conditions and pods tell the phase.
   if (obs.job) {
     const pods = obs.jobPods ?? [];
+    // Where the copy Job was pinned (recorded on the Job when it was created) stays in the messages.
+    const pinned = obs.job.metadata?.annotations?.[COPY_PLACEMENT_ANNOTATION];
+    const where = pinned ? `; ${pinned}` : '';
     // The status may not have recorded this Job yet (its write lost a race): count the attempt now.
     const recorded = sameAttempt && prev?.jobName === jobName;
     const created = obs.job.metadata?.creationTimestamp;
@@ -197,14 +209,14 @@ function planPrepare(obs: StorageObservation, digest: string, vol: VolumeState):
     // concluded) keeps the attempt Running: never flap back to Pending.
     const running = pods.some((p) => ['Running', 'Succeeded', 'Failed'].includes(p.status?.phase ?? '')) || prev?.phase === 'Running';
     if (running) {
-      return { prepare: withRecovery({ ...started, phase: 'Running', message: `prepare job ${jobName} is running` }), startJob: false, events };
+      return { prepare: withRecovery({ ...started, phase: 'Running', message: `prepare job ${jobName} is running${where}` }), startJob: false, events };
     }
     const waiting = podWaitingReason(pods);
     return {
       prepare: withRecovery({
         ...started,
         phase: 'Pending',
-        message: (waiting ? `prepare job ${jobName} is waiting: ${waiting}` : `prepare job ${jobName} created, waiting for its pod to start`) + binds,
+        message: (waiting ? `prepare job ${jobName} is waiting: ${waiting}` : `prepare job ${jobName} created, waiting for its pod to start`) + where + binds,
       }),
       startJob: false,
       events,
@@ -260,6 +272,8 @@ function planPrepare(obs: StorageObservation, digest: string, vol: VolumeState):
     }
   }
 
+  // A clone's copy goes where the source volume is attached (contract: clone placement).
+  const placement = fromStorage ? copyPlacement(fromStorage, obs.source?.consumers ?? []) : undefined;
   return {
     prepare: withRecovery({
       ...base,
@@ -268,9 +282,10 @@ function planPrepare(obs: StorageObservation, digest: string, vol: VolumeState):
       attempts: (base.attempts ?? 0) + 1,
       startTime: now,
       completionTime: undefined,
-      message: `prepare job ${jobName} created, waiting for its pod to start${binds}`,
+      message: `prepare job ${jobName} created, waiting for its pod to start${placement ? `; ${placementNote(placement)}` : ''}${binds}`,
     }),
     startJob: true,
+    ...(placement ? { placement } : {}),
     events,
   };
 }
@@ -297,6 +312,7 @@ export function planStorage(obs: StorageObservation): StoragePlan {
 
   let prepare: PrepareStatus;
   let startJob = false;
+  let placement: CopyPlacement | undefined;
   let requeueAfterMs: number | undefined;
   if (!digest) {
     prepare = { phase: 'NotRequested', recoveryPhase: 'None' };
@@ -304,6 +320,7 @@ export function planStorage(obs: StorageObservation): StoragePlan {
     const p = planPrepare(obs, digest, vol);
     prepare = p.prepare;
     startJob = p.startJob;
+    placement = p.placement;
     requeueAfterMs = p.requeueAfterMs;
     events.push(...p.events);
   }
@@ -368,5 +385,5 @@ export function planStorage(obs: StorageObservation): StoragePlan {
     accessor: acc.status,
     conditions: mergeConditions(prev?.conditions, conds, generation, now),
   };
-  return { status, digest, startJob, accessor: acc.desired, events, ...(requeueAfterMs ? { requeueAfterMs } : {}) };
+  return { status, digest, startJob, ...(placement ? { placement } : {}), accessor: acc.desired, events, ...(requeueAfterMs ? { requeueAfterMs } : {}) };
 }
