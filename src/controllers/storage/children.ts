@@ -6,7 +6,6 @@
 import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Service, V1Affinity } from '@kubernetes/client-node';
 import { controllerRef } from '../../kube/apply';
 import {
-  ACCESSOR_IMAGE,
   ACCESSOR_PORT,
   COMMON_LABELS,
   COPY_IMAGE,
@@ -15,6 +14,7 @@ import {
 } from '../../api/constants';
 import { accessorDeploymentName, accessorName, prepareJobName } from '../../api/naming';
 import type { GPUStorage } from '../../api/types';
+import { accessorContainer } from './accessor-server';
 import { COPY_PLACEMENT_ANNOTATION, placementAffinity, placementNote, type CopyPlacement } from './placement';
 
 /** Labels on a storage's children: the common ones plus `runtime.lokiwager.io/storage=<name>`. */
@@ -111,7 +111,8 @@ export function desiredPrepareJob(storage: GPUStorage, digest: string, opts: Pre
 
 /**
  * Accessor Deployment `storage-accessor-<name>`: one replica (zero while a prepare attempt runs),
- * busybox httpd serving the PVC mounted read-only on port 8080 named `http`. When a unit's pod
+ * nginx serving the PVC mounted read-only on port 8080 named `http`, listing its directories
+ * ({@link accessorContainer}; contract: "`/` lists the volume's root"). When a unit's pod
  * uses the volume, `nodeName` pins the accessor to that node (ReadWriteOnce attaches to one node).
  */
 export function desiredAccessorDeployment(storage: GPUStorage, replicas: 0 | 1, nodeName?: string): V1Deployment {
@@ -143,18 +144,11 @@ export function desiredAccessorDeployment(storage: GPUStorage, replicas: 0 | 1, 
         metadata: { labels },
         spec: {
           ...(affinity ? { affinity } : {}),
-          containers: [
-            {
-              name: 'accessor',
-              image: ACCESSOR_IMAGE,
-              command: ['httpd', '-f', '-v', '-p', String(ACCESSOR_PORT), '-h', '/data'],
-              ports: [{ name: 'http', containerPort: ACCESSOR_PORT, protocol: 'TCP' }],
-              volumeMounts: [{ name: 'data', mountPath: '/data', readOnly: true }],
-              readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 10 },
-              securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
-            },
+          containers: [accessorContainer()],
+          volumes: [
+            { name: 'data', persistentVolumeClaim: { claimName: name, readOnly: true } },
+            { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
           ],
-          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: name, readOnly: true } }],
         },
       },
     },
