@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from the pinned Go modules in hack/tools and hack/kwok:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok; and, through
+# hack/build-local-path.sh (its own module and cache directory), rancher's local-path-provisioner.
 #
 # Binaries are cached outside the repository, keyed by the Kubernetes version and a hash of the two
 # go.sum files, and are built only when missing. The cold build compiles most of Kubernetes: expect
@@ -8,7 +9,8 @@
 #
 #   GPU_RUNTIME_CACHE  cache root (default ~/.cache/gpu-runtime)
 #
-# Prints the bin directory as its last line.
+# Prints `local-path-bin=<dir>` (the provisioner's cached directory), then the bin directory as its
+# last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${GPU_RUNTIME_CACHE:-$HOME/.cache/gpu-runtime}
@@ -17,6 +19,10 @@ kwok_version=$(awk '$1=="sigs.k8s.io/kwok" {print $2; exit}' "$here/kwok/go.mod"
 key=$(cat "$here/tools/go.sum" "$here/kwok/go.sum" | sha256sum | cut -c1-12)
 bin="$cache/bin/kube-$kube_version-kwok-$kwok_version-$key"
 tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+
+# The provisioner has its own module, cache key and directory: it never invalidates this build.
+local_path_bin=$("$here/build-local-path.sh")
+echo "local-path-bin=$local_path_bin"
 
 missing=()
 for t in "${tools[@]}"; do [[ -x "$bin/$t" ]] || missing+=("$t"); done

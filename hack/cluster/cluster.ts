@@ -1,8 +1,10 @@
 /**
  * The project's local Kubernetes control plane, started on loopback from binaries built by
  * hack/build-tools.sh: etcd → kube-apiserver (TLS, client-cert admin, RBAC) →
- * kube-controller-manager (with the hostpath provisioner) and kube-scheduler → kwok with simulated
- * GPU nodes. No Docker, no fakes: a real API server with real controllers.
+ * kube-controller-manager (with the hostpath provisioner for the Immediate classes) and
+ * kube-scheduler → kwok with simulated GPU nodes → rancher's local-path-provisioner for the
+ * WaitForFirstConsumer class `local-path`. No Docker, no fakes: a real API server with real
+ * controllers.
  *
  * Layout under the state directory (default `$GPU_RUNTIME_CACHE/cluster/<name>`, where
  * GPU_RUNTIME_CACHE defaults to ~/.cache/gpu-runtime):
@@ -10,6 +12,7 @@
  *   kubectl         symlink to the kubectl of the same build
  *   pki/            CA, serving and client certificates, service-account key
  *   etcd/           etcd data (kept between starts of a persistent cluster)
+ *   local-path.json the local-path-provisioner's config (where volumes go on each node)
  *   logs/<component>.log
  *   pids            processes of the running cluster, so a later start can reap leftovers
  */
@@ -78,14 +81,23 @@ export function cacheRoot(): string {
   return process.env.GPU_RUNTIME_CACHE ?? path.join(os.homedir(), '.cache', 'gpu-runtime');
 }
 
+/** Where the built binaries are: the Kubernetes/kwok directory and the provisioner's own. */
+export interface ToolBinaries {
+  /** etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok. */
+  bin: string;
+  /** local-path-provisioner (its own module and cache key: hack/local-path). */
+  localPathBin: string;
+}
+
 /**
- * Builds (when missing) and returns the directory holding etcd, kube-apiserver,
- * kube-controller-manager, kube-scheduler, kubectl and kwok. Build progress goes to `log`.
+ * Builds (when missing) and returns the directories holding etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler, kubectl, kwok and local-path-provisioner
+ * (hack/build-tools.sh). Build progress goes to `log`.
  * @throws Error when the build fails (its output names the failing module).
  */
-export async function ensureBinaries(log: (line: string) => void = defaultLog): Promise<string> {
+export async function ensureToolBinaries(log: (line: string) => void = defaultLog): Promise<ToolBinaries> {
   const script = path.join(repoRoot, 'hack', 'build-tools.sh');
-  return await new Promise<string>((resolve, reject) => {
+  return await new Promise<ToolBinaries>((resolve, reject) => {
     const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -94,11 +106,21 @@ export async function ensureBinaries(log: (line: string) => void = defaultLog): 
     });
     child.on('error', reject);
     child.on('exit', (code) => {
-      const bin = out.trim().split('\n').pop() ?? '';
-      if (code === 0 && bin) resolve(bin);
+      const lines = out.trim().split('\n');
+      const bin = lines.pop() ?? '';
+      const localPathBin = lines.find((l) => l.startsWith('local-path-bin='))?.slice('local-path-bin='.length) ?? '';
+      if (code === 0 && bin && localPathBin) resolve({ bin, localPathBin });
       else reject(new Error(`hack/build-tools.sh failed with exit code ${code}; see the lines above`));
     });
   });
+}
+
+/**
+ * Builds (when missing) and returns the directory holding etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler, kubectl and kwok. See {@link ensureToolBinaries}.
+ */
+export async function ensureBinaries(log: (line: string) => void = defaultLog): Promise<string> {
+  return (await ensureToolBinaries(log)).bin;
 }
 
 function defaultLog(line: string): void {
@@ -273,7 +295,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const timeoutMs = opts.componentTimeoutMs ?? 90_000;
   const started = Date.now();
 
-  const bin = await ensureBinaries(log);
+  const { bin, localPathBin } = await ensureToolBinaries(log);
   const dir = path.join(cacheRoot(), 'cluster', name);
   const pidFile = path.join(dir, 'pids');
   reapLeftovers(pidFile);
@@ -309,10 +331,10 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       if (!persistent) fs.rmSync(dir, { recursive: true, force: true });
     })());
 
-  const launch = (component: string, args: string[]): Proc => {
+  const launch = (component: string, args: string[], exe = path.join(bin, component)): Proc => {
     const out = fs.openSync(path.join(logs, `${component}.log`), 'a');
     // detached: its own process group, so stop() can signal the component and anything it spawned.
-    const child = spawn(path.join(bin, component === 'etcd' ? 'etcd' : component), args, {
+    const child = spawn(exe, args, {
       stdio: ['ignore', out, out],
       detached: true,
       cwd: dir,
@@ -505,6 +527,35 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       }
     });
     await kubectlRun(['wait', '--for=condition=Established', '--timeout=60s', 'crd/gpustorages.runtime.lokiwager.io', 'crd/gpuunits.runtime.lokiwager.io']);
+
+    // local-path-provisioner: the WaitForFirstConsumer class `local-path` (manifests/local-path.yaml).
+    // Volumes go under /opt/local-path-provisioner on the node the first consumer lands on; on the
+    // simulated nodes the helper pods that make the directory are completed by kwok.
+    const localPathConfig = path.join(dir, 'local-path.json');
+    fs.writeFileSync(
+      localPathConfig,
+      JSON.stringify({ nodePathMap: [{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: ['/opt/local-path-provisioner'] }] }, null, 2),
+    );
+    log('starting local-path-provisioner (StorageClass local-path, WaitForFirstConsumer)');
+    const localPathLog = path.join(logs, 'local-path-provisioner.log');
+    const localPath = launch(
+      'local-path-provisioner',
+      [
+        'start',
+        `--kubeconfig=${kubeconfig}`,
+        `--config=${localPathConfig}`,
+        '--namespace=local-path-storage',
+        '--provisioner-name=rancher.io/local-path',
+        '--helper-image=busybox:1.36',
+        '--configmap-name=local-path-config',
+        '--service-account-name=local-path-provisioner-service-account',
+        '--worker-threads=2',
+      ],
+      path.join(localPathBin, 'local-path-provisioner'),
+    );
+    await waitFor(localPath, 'ready (provisioner controller started)', async () =>
+      fs.existsSync(localPathLog) && fs.readFileSync(localPathLog, 'utf8').includes('Started provisioner controller'),
+    );
 
     log(`cluster ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     log(`  kubeconfig: ${kubeconfig}`);

@@ -64,8 +64,11 @@ export const PREFIX = {
 
 /** Port of the storage accessor's HTTP file server (contract: 8080, named `http`). */
 export const ACCESSOR_PORT = 8080;
-/** A small read-only HTTP file server; serves the mounted volume at /data. */
-export const ACCESSOR_IMAGE = 'docker.io/library/busybox:1.36';
+/**
+ * The accessor's read-only HTTP file server, nginx (directory listings in HTML and JSON, HEAD and
+ * Range; src/controllers/storage/accessor-server.ts); serves the mounted volume at /data.
+ */
+export const ACCESSOR_IMAGE = 'docker.io/library/nginx:1.27';
 /** Copies a source volume into the target preserving attributes (clone prepare). */
 export const COPY_IMAGE = 'docker.io/library/busybox:1.36';
 /** Placeholder image of stock reservation Deployments: sleeps forever. */

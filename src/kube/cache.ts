@@ -4,7 +4,7 @@
  * Children are watched through the `app.kubernetes.io/managed-by=gpu-runtime-operator` label, so
  * the cache holds only what this platform made.
  */
-import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Node, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1Deployment, V1Job, V1Node, V1PersistentVolumeClaim, V1Pod, V1Service, V1StorageClass } from '@kubernetes/client-node';
 import { Informer, type InformerHealth } from './informer';
 import { trackInformers } from './metrics';
 import { collectionPath, R, type Resource } from './resources';
@@ -27,6 +27,11 @@ export class ClusterCache {
   readonly deployments: Informer<V1Deployment>;
   readonly services: Informer<V1Service>;
   readonly nodes: Informer<V1Node>;
+  /**
+   * StorageClasses (cluster-scoped, all of them): their `volumeBindingMode` decides whether a
+   * Pending PVC waits for its first consumer (contract: "Binding modes").
+   */
+  readonly storageClasses: Informer<V1StorageClass>;
 
   constructor(kc: KubeConfig) {
     this.storages = informer(kc, R.storage);
@@ -38,6 +43,7 @@ export class ClusterCache {
     this.deployments = informer(kc, R.deployment, managed);
     this.services = informer(kc, R.service, managed);
     this.nodes = informer(kc, R.node);
+    this.storageClasses = informer(kc, R.storageClass);
   }
 
   /** Every informer of the cache. */
@@ -46,7 +52,7 @@ export class ClusterCache {
   }
 
   private all(): Informer<KubernetesObject>[] {
-    return [this.storages, this.units, this.operations, this.pvcs, this.jobs, this.pods, this.deployments, this.services, this.nodes] as unknown as Informer<KubernetesObject>[];
+    return [this.storages, this.units, this.operations, this.pvcs, this.jobs, this.pods, this.deployments, this.services, this.nodes, this.storageClasses] as unknown as Informer<KubernetesObject>[];
   }
 
   private untrack?: () => void;

@@ -6,7 +6,6 @@
 import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Service, V1Affinity } from '@kubernetes/client-node';
 import { controllerRef } from '../../kube/apply';
 import {
-  ACCESSOR_IMAGE,
   ACCESSOR_PORT,
   COMMON_LABELS,
   COPY_IMAGE,
@@ -15,6 +14,8 @@ import {
 } from '../../api/constants';
 import { accessorDeploymentName, accessorName, prepareJobName } from '../../api/naming';
 import type { GPUStorage } from '../../api/types';
+import { accessorContainer } from './accessor-server';
+import { COPY_PLACEMENT_ANNOTATION, placementAffinity, placementNote, type CopyPlacement } from './placement';
 
 /** Labels on a storage's children: the common ones plus `runtime.lokiwager.io/storage=<name>`. */
 export function storageLabels(storage: GPUStorage, extra: Record<string, string> = {}): Record<string, string> {
@@ -49,9 +50,11 @@ export interface PrepareJobOptions {
  * The prepare Job of one attempt: `storage-prepare-<name>-<digest>`, backoffLimit 0,
  * restartPolicy Never, a TTL for finished Jobs and a deadline for attempts whose pod never
  * starts. From an image: the image, command and args as given, target PVC at /workspace. From a
- * storage: a copy container with the source PVC read-only at /source and the target at /workspace.
+ * storage: a copy container with the source PVC read-only at /source and the target at /workspace;
+ * with a `placement` (contract: a ReadWriteOnce source in use by a pod "pins the copy to that
+ * pod's node") the pod gets required node affinity to that node and the Job an annotation saying so.
  */
-export function desiredPrepareJob(storage: GPUStorage, digest: string, opts: PrepareJobOptions): V1Job {
+export function desiredPrepareJob(storage: GPUStorage, digest: string, opts: PrepareJobOptions, placement?: CopyPlacement): V1Job {
   const name = storage.metadata.name!;
   const prepare = storage.spec.prepare!;
   const podLabels = storageLabels(storage, { [LABELS.storagePrepare]: name });
@@ -86,7 +89,7 @@ export function desiredPrepareJob(storage: GPUStorage, digest: string, opts: Pre
       name: prepareJobName(name, digest),
       namespace: storage.metadata.namespace!,
       labels: podLabels,
-      annotations: { 'runtime.lokiwager.io/prepare-digest': digest },
+      annotations: { 'runtime.lokiwager.io/prepare-digest': digest, ...(placement ? { [COPY_PLACEMENT_ANNOTATION]: placementNote(placement) } : {}) },
       ownerReferences: [controllerRef('GPUStorage', storage)],
     },
     spec: {
@@ -97,6 +100,7 @@ export function desiredPrepareJob(storage: GPUStorage, digest: string, opts: Pre
         metadata: { labels: podLabels },
         spec: {
           restartPolicy: 'Never',
+          ...(placement ? { affinity: placementAffinity(placement) } : {}),
           containers: [container],
           volumes,
         },
@@ -107,7 +111,8 @@ export function desiredPrepareJob(storage: GPUStorage, digest: string, opts: Pre
 
 /**
  * Accessor Deployment `storage-accessor-<name>`: one replica (zero while a prepare attempt runs),
- * busybox httpd serving the PVC mounted read-only on port 8080 named `http`. When a unit's pod
+ * nginx serving the PVC mounted read-only on port 8080 named `http`, listing its directories
+ * ({@link accessorContainer}; contract: "`/` lists the volume's root"). When a unit's pod
  * uses the volume, `nodeName` pins the accessor to that node (ReadWriteOnce attaches to one node).
  */
 export function desiredAccessorDeployment(storage: GPUStorage, replicas: 0 | 1, nodeName?: string): V1Deployment {
@@ -139,18 +144,11 @@ export function desiredAccessorDeployment(storage: GPUStorage, replicas: 0 | 1, 
         metadata: { labels },
         spec: {
           ...(affinity ? { affinity } : {}),
-          containers: [
-            {
-              name: 'accessor',
-              image: ACCESSOR_IMAGE,
-              command: ['httpd', '-f', '-v', '-p', String(ACCESSOR_PORT), '-h', '/data'],
-              ports: [{ name: 'http', containerPort: ACCESSOR_PORT, protocol: 'TCP' }],
-              volumeMounts: [{ name: 'data', mountPath: '/data', readOnly: true }],
-              readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 10 },
-              securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
-            },
+          containers: [accessorContainer()],
+          volumes: [
+            { name: 'data', persistentVolumeClaim: { claimName: name, readOnly: true } },
+            { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
           ],
-          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: name, readOnly: true } }],
         },
       },
     },

@@ -6,7 +6,7 @@
  * source and the units that mount it enqueues the storage's key.
  */
 import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
-import { LABELS, STOCK_NAMESPACE } from '../../api/constants';
+import { DEFAULT_STORAGE_CLASS, LABELS, STOCK_NAMESPACE } from '../../api/constants';
 import { accessorDeploymentName, accessorName, prepareJobName, unitDeploymentName } from '../../api/naming';
 import type { GPUStorage, GPUStorageStatus, GPUUnit } from '../../api/types';
 import { ensureApplied } from '../../kube/apply';
@@ -18,6 +18,8 @@ import { objectKey } from '../../kube/informer';
 import { R, type Kube } from '../../kube/resources';
 import type { ReconcileResult } from '../../kube/workqueue';
 import { currentDigest, isJobActive, mergeConditions, planStorage, type SourceObservation, type StorageObservation } from './status';
+import { bindingModeOf } from './volume';
+import { volumeConsumers } from './placement';
 import { desiredAccessorDeployment, desiredAccessorService, desiredPVC, desiredPrepareJob, type PrepareJobOptions } from './children';
 import { logger } from '../../logger';
 
@@ -89,11 +91,21 @@ export class StorageController extends Controller {
         // A pod using a storage's PVC decides where that storage's accessor may run.
         for (const v of object.spec?.volumes ?? []) {
           const claim = v.persistentVolumeClaim?.claimName;
-          if (claim && this.cache.storages.get(ns, claim)) this.queue.add(`${ns}/${claim}`);
+          if (claim && this.cache.storages.get(ns, claim)) {
+            this.queue.add(`${ns}/${claim}`);
+            // ... and where a clone of that storage must copy (clone placement).
+            this.enqueueClonesOf(ns, claim);
+          }
         }
       }),
       c.units.on(({ object, old }) => {
         for (const u of [object, old]) if (u) this.enqueueMounts(u as GPUUnit);
+      }),
+      // A class's binding mode decides whether a Pending PVC waits for its first consumer.
+      c.storageClasses.on(({ object }) => {
+        for (const s of c.storages.list()) {
+          if ((s.spec.storageClassName ?? DEFAULT_STORAGE_CLASS) === object.metadata?.name) this.queue.add(objectKey(s));
+        }
       }),
     ];
   }
@@ -139,7 +151,7 @@ export class StorageController extends Controller {
       cur = this.cache.storages.get(ns, cur)?.spec.prepare?.fromStorageName;
     }
     const src = this.cache.storages.get(ns, from);
-    return { storage: src, blockingUnit: runningWriterOf(this.cache, ns, from) };
+    return { storage: src, blockingUnit: runningWriterOf(this.cache, ns, from), consumers: volumeConsumers(this.cache.pods.list(ns), from) };
   }
 
   /** Node of a running unit pod that mounts this storage's PVC (the accessor must go there). */
@@ -209,6 +221,7 @@ export class StorageController extends Controller {
     const plan = planStorage({
       storage,
       pvc: this.cache.pvcs.get(ns, name),
+      bindingMode: bindingModeOf(this.cache.storageClasses.get(undefined, storage.spec.storageClassName ?? DEFAULT_STORAGE_CLASS)),
       job,
       jobPods,
       earlierJobs,
@@ -220,7 +233,7 @@ export class StorageController extends Controller {
     // 3. Start the attempt's Job.
     if (plan.startJob && digest) {
       try {
-        const job = await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts));
+        const job = await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts, plan.placement));
         // Recorded here, not after the status write, so a lost status race never loses it.
         await this.recorder.record(storage, 'Normal', 'PrepareStarted', `prepare job ${job.metadata?.name} started (attempt ${plan.status.prepare?.attempts ?? 1}${plan.status.prepare?.recoveryPhase === 'Running' ? ', recovery' : ''})`);
       } catch (err) {

@@ -11,19 +11,19 @@
  * - the failure's reason, exit code and termination message are copied into status.
  */
 import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import { ANNOTATIONS, ACCESSOR_PORT } from '../../api/constants';
+import { ANNOTATIONS, DEFAULT_STORAGE_CLASS } from '../../api/constants';
 import { prepareDigest } from '../../api/digest';
-import { compareQuantities, parseQuantity } from '../../api/quantity';
-import { accessorName, prepareJobName, serviceURL } from '../../api/naming';
-import type {
-  AccessorStatus,
-  Condition,
-  GPUStorage,
-  GPUStorageStatus,
-  PrepareFailure,
-  PrepareStatus,
-  StoragePhase,
-} from '../../api/types';
+import { prepareJobName } from '../../api/naming';
+import type { Condition, GPUStorage, GPUStorageStatus, PrepareFailure, PrepareStatus, StoragePhase } from '../../api/types';
+import { planAccessor } from './accessor-status';
+import { condition, mergeConditions } from './conditions';
+import { failureMessage, jobOutcome, podFailure, podWaitingReason } from './job-status';
+import { COPY_PLACEMENT_ANNOTATION, copyPlacement, placementNote, type CopyPlacement, type VolumeConsumer } from './placement';
+import { firstConsumerNote, resizeNote, volumeState, type BindingMode, type VolumeState } from './volume';
+
+export { mergeConditions } from './conditions';
+export { isJobActive, podWaitingReason } from './job-status';
+export { resizeNote } from './volume';
 
 /** What the reconciler saw of a clone's source. */
 export interface SourceObservation {
@@ -33,12 +33,19 @@ export interface SourceObservation {
   cycle?: string[];
   /** A running unit that mounts the source read-write: the clone waits for it. */
   blockingUnit?: string;
+  /** Pods that hold the source's PVC on a node (its accessor, read-only units): the copy goes there. */
+  consumers?: VolumeConsumer[];
 }
 
 /** Everything {@link planStorage} needs, read from the informer caches. */
 export interface StorageObservation {
   storage: GPUStorage;
   pvc?: V1PersistentVolumeClaim;
+  /**
+   * The `volumeBindingMode` of the PVC's StorageClass (from the StorageClass cache); undefined is
+   * Immediate (contract: "Binding modes").
+   */
+  bindingMode?: BindingMode;
   /** The Job of the current digest, if it exists. */
   job?: V1Job;
   /** Pods of that Job. */
@@ -68,6 +75,8 @@ export interface StoragePlan {
   digest?: string;
   /** Create the Job for the current digest. */
   startJob: boolean;
+  /** With startJob for a clone: pin the copy Job to this node (contract: clone placement). */
+  placement?: CopyPlacement;
   /** Accessor Deployment/Service: absent, or present with this many replicas. */
   accessor: { present: false } | { present: true; replicas: 0 | 1 };
   events: StorageEvent[];
@@ -96,72 +105,20 @@ export function currentDigest(storage: GPUStorage): string | undefined {
   return prepareDigest(p, recoveryNonce(storage));
 }
 
-function condition(type: string, ok: boolean, reason: string, message: string): Omit<Condition, 'lastTransitionTime'> {
-  return { type, status: ok ? 'True' : 'False', reason, message };
-}
-
-/** True while a prepare Job can still run a pod: not being deleted and without an outcome. */
-export function isJobActive(job: V1Job): boolean {
-  return !job.metadata?.deletionTimestamp && !jobOutcome(job);
-}
-
-/** Job outcome: Complete/SuccessCriteriaMet → succeeded; Failed/FailureTarget → failed. */
-function jobOutcome(job: V1Job): { done: 'succeeded' } | { done: 'failed'; reason: string; message: string } | undefined {
-  const conds = job.status?.conditions ?? [];
-  const on = (t: string) => conds.find((c) => c.type === t && c.status === 'True');
-  if (on('Complete') || on('SuccessCriteriaMet')) return { done: 'succeeded' };
-  const failed = on('Failed') ?? on('FailureTarget');
-  if (failed) return { done: 'failed', reason: failed.reason ?? 'Failed', message: failed.message ?? '' };
-  return undefined;
-}
-
-/** The terminated state of the prepare container of the latest failed pod, if any. */
-function podFailure(pods: V1Pod[]): { exitCode?: number; reason?: string; message?: string; pod: string } | undefined {
-  const sorted = [...pods].sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')));
-  for (const pod of sorted) {
-    for (const cs of pod.status?.containerStatuses ?? []) {
-      const t = cs.state?.terminated ?? cs.lastState?.terminated;
-      if (t && t.exitCode !== 0) {
-        return { exitCode: t.exitCode, reason: t.reason, message: t.message?.trim(), pod: pod.metadata?.name ?? '' };
-      }
-    }
-  }
-  return undefined;
-}
-
-/** Why a Job's pod is not running yet (image pull, scheduling, volume), for the Pending message. */
-export function podWaitingReason(pods: V1Pod[]): string | undefined {
-  for (const pod of pods) {
-    for (const cs of pod.status?.containerStatuses ?? []) {
-      const w = cs.state?.waiting;
-      if (w?.reason && w.reason !== 'ContainerCreating') return `pod ${pod.metadata?.name}: ${w.reason}${w.message ? `: ${w.message}` : ''}`;
-    }
-    const sched = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
-    if (sched) return `pod ${pod.metadata?.name} is not scheduled: ${sched.reason ?? ''}${sched.message ? `: ${sched.message}` : ''}`;
-  }
-  return undefined;
-}
-
-/**
- * The failure as a person reads it: the cause first (the container's exit and termination
- * message), then the Job's verdict: `prepare failed: container exited with code 1 (Error): <msg>;
- * job J: BackoffLimitExceeded (…)`.
- */
-function failureMessage(jobName: string, reason: string, jobMessage: string, pod?: { exitCode?: number; reason?: string; message?: string }): string {
-  const verdict = `job ${jobName}: ${reason}${jobMessage ? ` (${jobMessage})` : ''}`;
-  if (pod?.exitCode === undefined) return `prepare failed: ${verdict}`;
-  const exit = `container exited with code ${pod.exitCode}${pod.reason ? ` (${pod.reason})` : ''}${pod.message ? `: ${pod.message}` : ''}`;
-  return `prepare failed: ${exit}; ${verdict}`;
-}
-
 /**
  * Derives the prepare status of the current attempt and whether to start its Job.
  * `prev` is the status the storage carries now.
  */
-function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean): { prepare: PrepareStatus; startJob: boolean; events: StorageEvent[]; requeueAfterMs?: number } {
+function planPrepare(
+  obs: StorageObservation,
+  digest: string,
+  vol: VolumeState,
+): { prepare: PrepareStatus; startJob: boolean; placement?: CopyPlacement; events: StorageEvent[]; requeueAfterMs?: number } {
   const { storage, now } = obs;
   const name = storage.metadata.name!;
   const prev = storage.status?.prepare;
+  // While the volume waits for its first consumer, the Pending messages say it binds with the Job.
+  const binds = vol.waitsForConsumer ? `; ${firstConsumerNote(name, storage.spec.storageClassName ?? DEFAULT_STORAGE_CLASS)}` : '';
   const nonce = recoveryNonce(storage);
   const jobName = prepareJobName(name, digest);
   const sameAttempt = prev?.observedDigest === digest;
@@ -205,6 +162,9 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
   // The attempt's Job exists: its conditions and pods tell the phase.
   if (obs.job) {
     const pods = obs.jobPods ?? [];
+    // Where the copy Job was pinned (recorded on the Job when it was created) stays in the messages.
+    const pinned = obs.job.metadata?.annotations?.[COPY_PLACEMENT_ANNOTATION];
+    const where = pinned ? `; ${pinned}` : '';
     // The status may not have recorded this Job yet (its write lost a race): count the attempt now.
     const recorded = sameAttempt && prev?.jobName === jobName;
     const created = obs.job.metadata?.creationTimestamp;
@@ -249,14 +209,14 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
     // concluded) keeps the attempt Running: never flap back to Pending.
     const running = pods.some((p) => ['Running', 'Succeeded', 'Failed'].includes(p.status?.phase ?? '')) || prev?.phase === 'Running';
     if (running) {
-      return { prepare: withRecovery({ ...started, phase: 'Running', message: `prepare job ${jobName} is running` }), startJob: false, events };
+      return { prepare: withRecovery({ ...started, phase: 'Running', message: `prepare job ${jobName} is running${where}` }), startJob: false, events };
     }
     const waiting = podWaitingReason(pods);
     return {
       prepare: withRecovery({
         ...started,
         phase: 'Pending',
-        message: waiting ? `prepare job ${jobName} is waiting: ${waiting}` : `prepare job ${jobName} created, waiting for its pod to start`,
+        message: (waiting ? `prepare job ${jobName} is waiting: ${waiting}` : `prepare job ${jobName} created, waiting for its pod to start`) + where + binds,
       }),
       startJob: false,
       events,
@@ -278,8 +238,10 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
     startJob: false,
     events,
   });
-  if (!pvcBound) {
-    return pending(`waiting for PersistentVolumeClaim ${storage.metadata.name} to be bound (${obs.pvc?.status?.phase ?? 'not created yet'})`);
+  // On a WaitForFirstConsumer class a Pending PVC is no reason to wait: the Job's pod is the
+  // first consumer (contract: "Binding modes").
+  if (!vol.bound && !vol.waitsForConsumer) {
+    return pending(`waiting for PersistentVolumeClaim ${storage.metadata.name} to be bound (${vol.phase ?? 'not created yet'})`);
   }
   const olderJobActive = obs.earlierJobs?.find((j) => j.active)?.name;
   if (olderJobActive) {
@@ -310,6 +272,8 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
     }
   }
 
+  // A clone's copy goes where the source volume is attached (contract: clone placement).
+  const placement = fromStorage ? copyPlacement(fromStorage, obs.source?.consumers ?? []) : undefined;
   return {
     prepare: withRecovery({
       ...base,
@@ -318,86 +282,51 @@ function planPrepare(obs: StorageObservation, digest: string, pvcBound: boolean)
       attempts: (base.attempts ?? 0) + 1,
       startTime: now,
       completionTime: undefined,
-      message: `prepare job ${jobName} created, waiting for its pod to start`,
+      message: `prepare job ${jobName} created, waiting for its pod to start${placement ? `; ${placementNote(placement)}` : ''}${binds}`,
     }),
     startJob: true,
+    ...(placement ? { placement } : {}),
     events,
   };
 }
 
-/** Accessor status and desired presence. */
-function planAccessor(obs: StorageObservation, prepareReady: boolean, prepareBusy: boolean): { status: AccessorStatus; desired: StoragePlan['accessor'] } {
-  const { storage } = obs;
-  const name = storage.metadata.name!;
-  const ns = storage.metadata.namespace!;
-  if (!storage.spec.accessor?.enabled) return { status: { phase: 'Disabled' }, desired: { present: false } };
-  const serviceName = accessorName(name);
-  const ids = { serviceName, accessURL: serviceURL('http', serviceName, ns, ACCESSOR_PORT) };
-  if (!prepareReady) {
-    // The Service name and URL are reported only once the accessor exists.
-    return {
-      status: { phase: 'Pending', ...(obs.accessor ? ids : {}), readyReplicas: 0, message: prepareBusy ? 'scaled to zero while a prepare attempt runs' : 'waiting for prepare to succeed' },
-      desired: obs.accessor ? { present: true, replicas: 0 } : { present: false },
-    };
-  }
-  const d = obs.accessor;
-  const available = d?.status?.availableReplicas ?? 0;
-  const ready = d?.status?.readyReplicas ?? 0;
-  if (d && available >= 1 && (d.spec?.replicas ?? 1) >= 1) {
-    return { status: { phase: 'Ready', ...ids, readyReplicas: ready, message: 'accessor is serving the volume read-only' }, desired: { present: true, replicas: 1 } };
-  }
-  const stalled = d?.status?.conditions?.find((c) => c.type === 'Progressing' && c.status === 'False');
-  if (stalled) {
-    return {
-      status: { phase: 'Failed', ...ids, readyReplicas: ready, message: `accessor deployment ${serviceName}: ${stalled.reason}: ${stalled.message ?? ''}` },
-      desired: { present: true, replicas: 1 },
-    };
-  }
-  return { status: { phase: 'Pending', ...ids, readyReplicas: ready, message: `waiting for accessor deployment ${serviceName} to become available` }, desired: { present: true, replicas: 1 } };
-}
-
-/**
- * When the PVC's bound capacity is below the requested size: `; resize to 30Gi pending (capacity
- * 20Gi: <the PVC's resize condition, if any>)`. The data stays usable meanwhile, so the storage
- * stays Ready; the note says why capacity lags.
- */
-export function resizeNote(size: string, pvc: V1PersistentVolumeClaim | undefined): string | undefined {
-  const want = parseQuantity(size);
-  const have = parseQuantity(pvc?.status?.capacity?.storage ?? '');
-  if (!want || !have || compareQuantities(want, have) <= 0) return undefined;
-  const cond = pvc?.status?.conditions?.find((c) => c.status === 'True' && c.message);
-  return `; resize to ${size} pending (capacity ${pvc?.status?.capacity?.storage}${cond ? `: ${cond.type}: ${cond.message}` : ', waiting for the volume to be expanded'})`;
-}
 
 /**
  * Derives the whole status of a storage and the actions to take.
- * Overall phase (contract): Pending until the PVC is Bound; Failed when the prepare attempt
- * failed; Pending while prepare or an enabled accessor is not ready; otherwise Ready.
+ * Overall phase (contract, "GPUStorage" status and "Binding modes"): Pending until the PVC is
+ * Bound, or on a WaitForFirstConsumer class until it waits only for its first consumer; Failed
+ * when the prepare attempt failed; Pending while prepare or an enabled accessor is not ready;
+ * otherwise Ready (on a WaitForFirstConsumer class with the PVC still unbound, the Ready message
+ * says it binds with its first consumer and `capacity` stays empty).
  */
 export function planStorage(obs: StorageObservation): StoragePlan {
   const { storage, pvc, now } = obs;
   const name = storage.metadata.name!;
   const prev = storage.status;
-  const pvcPhase = pvc?.status?.phase;
-  const pvcBound = pvcPhase === 'Bound';
+  const vol = volumeState(pvc, obs.bindingMode);
+  const pvcPhase = vol.phase;
+  const pvcBound = vol.bound;
+  const volumeUsable = vol.bound || vol.waitsForConsumer;
   const digest = currentDigest(storage);
   const events: StorageEvent[] = [];
 
   let prepare: PrepareStatus;
   let startJob = false;
+  let placement: CopyPlacement | undefined;
   let requeueAfterMs: number | undefined;
   if (!digest) {
     prepare = { phase: 'NotRequested', recoveryPhase: 'None' };
   } else {
-    const p = planPrepare(obs, digest, pvcBound);
+    const p = planPrepare(obs, digest, vol);
     prepare = p.prepare;
     startJob = p.startJob;
+    placement = p.placement;
     requeueAfterMs = p.requeueAfterMs;
     events.push(...p.events);
   }
   const prepareReady = prepare.phase === 'Succeeded' || prepare.phase === 'NotRequested';
   const prepareBusy = prepare.phase === 'Pending' || prepare.phase === 'Running';
-  const acc = planAccessor(obs, prepareReady && pvcBound, prepareBusy);
+  const acc = planAccessor(obs, prepareReady && volumeUsable, prepareBusy);
 
   // Conditions and overall phase.
   let phase: StoragePhase;
@@ -408,7 +337,7 @@ export function planStorage(obs: StorageObservation): StoragePlan {
   } else if (prepare.phase === 'Failed') {
     phase = 'Failed';
     ready = condition('Ready', false, 'StoragePrepareFailed', prepare.message ?? 'prepare failed');
-  } else if (!pvcBound) {
+  } else if (!volumeUsable) {
     phase = 'Pending';
     ready = condition('Ready', false, 'StoragePending', `waiting for PersistentVolumeClaim ${name} to be bound (${pvcPhase ?? 'not created yet'})`);
   } else if (prepare.phase === 'Pending') {
@@ -422,7 +351,10 @@ export function planStorage(obs: StorageObservation): StoragePlan {
     ready = condition('Ready', false, acc.status.phase === 'Failed' ? 'StorageAccessorFailed' : 'StorageAccessorPending', acc.status.message ?? '');
   } else {
     phase = 'Ready';
-    ready = condition('Ready', true, 'StorageReady', `storage is ready${resizeNote(storage.spec.size, pvc) ?? ''}`);
+    const binds = vol.waitsForConsumer
+      ? `; ${firstConsumerNote(name, storage.spec.storageClassName ?? DEFAULT_STORAGE_CLASS)}: the first unit that mounts it binds it, capacity is reported then`
+      : '';
+    ready = condition('Ready', true, 'StorageReady', `storage is ready${binds}${resizeNote(storage.spec.size, pvc) ?? ''}`);
   }
 
   const prepared =
@@ -453,25 +385,5 @@ export function planStorage(obs: StorageObservation): StoragePlan {
     accessor: acc.status,
     conditions: mergeConditions(prev?.conditions, conds, generation, now),
   };
-  return { status, digest, startJob, accessor: acc.desired, events, ...(requeueAfterMs ? { requeueAfterMs } : {}) };
-}
-
-/**
- * Conditions with lastTransitionTime kept from `prev` when the status did not change
- * (metav1.Condition semantics, as apimachinery's meta.SetStatusCondition).
- */
-export function mergeConditions(
-  prev: Condition[] | undefined,
-  next: Omit<Condition, 'lastTransitionTime'>[],
-  generation: number | undefined,
-  now: string,
-): Condition[] {
-  return next.map((c) => {
-    const old = prev?.find((p) => p.type === c.type);
-    return {
-      ...c,
-      observedGeneration: generation,
-      lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now,
-    };
-  });
+  return { status, digest, startJob, ...(placement ? { placement } : {}), accessor: acc.desired, events, ...(requeueAfterMs ? { requeueAfterMs } : {}) };
 }

@@ -53,7 +53,9 @@ export const FAILING_WAIT_REASONS = new Set([
 /**
  * Whether the storages an active unit mounts let it run.
  *
- * A storage opens the gate when its phase is Ready. Once the unit runs (`running`: its Deployment
+ * A storage opens the gate when its phase is Ready, never waiting for Bound (contract, "Binding
+ * modes": on a WaitForFirstConsumer class a storage is Ready with its PVC unbound, and this unit is
+ * its first consumer). Once the unit runs (`running`: its Deployment
  * already has a replica), the gate stays open while each storage still exists, its PVC is bound
  * (status.capacity) and its data is in place (prepare NotRequested or Succeeded): a storage that
  * drops to Pending only because its accessor restarts must not stop a running workload.
