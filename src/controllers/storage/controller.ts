@@ -5,6 +5,8 @@
  * Events for each attempt. Level-triggered: every event of a storage, its children, its clone
  * source and the units that mount it enqueues the storage's key.
  */
+import { storageSpecProblem } from '../../api/storage-spec';
+import { condition } from './conditions';
 import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_STORAGE_CLASS, LABELS, STOCK_NAMESPACE } from '../../api/constants';
 import { accessorDeploymentName, accessorName, prepareJobName, unitDeploymentName } from '../../api/naming';
@@ -172,6 +174,24 @@ export class StorageController extends Controller {
     if (!storage || storage.metadata.deletionTimestamp) return; // children go by garbage collection
     const now = new Date().toISOString();
     const prev = storage.status;
+
+    // A spec the CRD let through but the contract forbids (applied with kubectl, bypassing the
+    // API): Failed with StorageInvalidSpec naming the field; no children; no requeue (a spec
+    // change is a new event).
+    const problem = storageSpecProblem(ns, name, storage.spec);
+    if (problem) {
+      const message = `${problem.field}: ${problem.message}`;
+      const status: GPUStorageStatus = {
+        ...prev,
+        phase: 'Failed',
+        observedGeneration: storage.metadata.generation,
+        conditions: mergeConditions(prev?.conditions, [condition('Ready', false, 'StorageInvalidSpec', message)], storage.metadata.generation, now),
+      };
+      const ready = prev?.conditions?.find((c) => c.type === 'Ready');
+      if (ready?.reason !== 'StorageInvalidSpec' || ready.message !== message) await this.recorder.record(storage, 'Warning', 'StorageInvalidSpec', message);
+      await this.writeStatus(storage, status);
+      return;
+    }
 
     // 0. Children left by an earlier storage of the same name (deleted; garbage collection still
     // running) are never adopted: applying over them would rewrite their ownerReference and hand
