@@ -7,7 +7,8 @@
 #                   (node_modules/node/bin/node, byte for byte)
 #   layer 2 (app)   /app: package.json, package-lock.json, dist/ (npm run build), crds/,
 #                   deploy/rbac/user-roles.yaml and the production node_modules
-#                   (npm ci --omit=dev from the lockfile)
+#                   (npm ci --omit=dev from the lockfile, without type declarations and
+#                   source maps)
 #
 # The layers are written by GNU tar with sorted names, owner 0:0 and every mtime set to
 # SOURCE_DATE_EPOCH (default: the commit time of the last commit touching package-lock.json),
@@ -114,6 +115,8 @@ say "npm ci --omit=dev (production node_modules from package-lock.json)"
 (cd "$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2) ||
   die "npm ci --omit=dev failed in $app (is the npm registry or npm's cache reachable?)"
 rm -f "$app/node_modules/.package-lock.json" # npm's own bookkeeping, carries install paths
+# Type declarations and source maps are never loaded at run time (about a third of the bytes).
+find "$app/node_modules" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
 
 # --- layer 1: base ---------------------------------------------------------------------------
 base="$work/base"
@@ -183,6 +186,8 @@ rm -rf "$layout" "$out/$name.tar"
 mv "$work/layout" "$layout"
 mv "$work/image.tar" "$out/$name.tar"
 ln -sfn "$name" "$out/latest"
+# Earlier builds of other inputs are of no further use.
+find "$out" -maxdepth 1 -name 'gpu-runtime-*' ! -name "$name" ! -name "$name.tar" -exec rm -rf {} +
 size=$(du -sb "$out/$name.tar" | cut -f1)
 unpacked=$(du -sb "$base" "$work/app" | awk '{ s += $1 } END { print s }')
 say "built $ref in $(($(date +%s) - start)) s: manifest $digest"
