@@ -5,8 +5,8 @@
  * ServiceAccount holds the rights the service uses and not the ones it does not.
  *
  * The Deployment's pods do not really run here (the nodes are kwok's); that is not the point.
- * Afterwards the objects only this test made are removed; the CRDs, the user ClusterRoles and the
- * namespaces runtime-stock / runtime-instance stay, as the rest of the suite uses them.
+ * Afterwards the service's objects are removed; the CRDs, the user ClusterRoles and the namespaces
+ * stay, as the rest of the suite uses them.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -33,7 +33,8 @@ describe('deploy/ (kustomize base)', () => {
   afterAll(async () => {
     await kubectl('delete', '--ignore-not-found', '--wait=false', 'clusterrolebinding/gpu-runtime', 'clusterrole/gpu-runtime');
     await kubectl('delete', '--ignore-not-found', '--wait=false', '-n', 'runtime-stock', 'rolebinding/gpu-runtime-operation-leases', 'role/gpu-runtime-operation-leases');
-    await kubectl('delete', '--ignore-not-found', '--wait=false', 'namespace/gpu-runtime-system');
+    // The namespace itself stays: the suite's own service may keep its leader Lease there.
+    await kubectl('delete', '--ignore-not-found', '--wait=false', '-n', 'gpu-runtime-system', 'deployment/gpu-runtime', 'service/gpu-runtime', 'service/gpu-runtime-metrics', 'pdb/gpu-runtime', 'serviceaccount/gpu-runtime', 'rolebinding/gpu-runtime-leader-election', 'role/gpu-runtime-leader-election');
   });
 
   it('is accepted by the API server with --dry-run=server, then applied for real', async () => {
