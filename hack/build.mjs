@@ -10,7 +10,7 @@
 // when neither KUBECONFIG nor KUBERNETES_SERVICE_HOST is set) is left out of the bundle: in
 // production that path fails with a clear message instead of trying to build Kubernetes.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -40,4 +40,18 @@ const result = await build({
   logLevel: 'warning',
 });
 const out = result.metafile.outputs['dist/main.js'];
-process.stdout.write(`dist/main.js: ${(out.bytes / 1024).toFixed(0)} KiB from ${Object.keys(out.inputs).length} modules\n`);
+
+// Every package the bundle imports must be a production dependency, or `npm ci --omit=dev`
+// would leave it out.
+const pkg = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'));
+const packages = new Set(
+  out.imports
+    .filter((i) => i.external && !i.path.startsWith('node:') && !i.path.startsWith('.'))
+    .map((i) => (i.path.startsWith('@') ? i.path.split('/').slice(0, 2).join('/') : i.path.split('/')[0])),
+);
+const missing = [...packages].filter((p) => !(p in (pkg.dependencies ?? {})));
+if (missing.length) {
+  process.stderr.write(`build: dist/main.js imports ${missing.join(', ')}, not in package.json "dependencies" (npm ci --omit=dev would not install it)\n`);
+  process.exit(1);
+}
+process.stdout.write(`dist/main.js: ${(out.bytes / 1024).toFixed(0)} KiB from ${Object.keys(out.inputs).length} modules; packages: ${packages.size}, all in dependencies\n`);

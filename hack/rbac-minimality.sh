@@ -11,8 +11,8 @@ cd "$repo"
 node_bin=node_modules/node/bin/node
 [[ -x $node_bin ]] || { echo "rbac-minimality: run npm ci first" >&2; exit 1; }
 report=deploy/rbac/minimality.md
-logdir=$(mktemp -d)
-trap 'rm -rf "$logdir"' EXIT
+logdir=$repo/.cache/rbac-minimality # each run's vitest output, kept for reading
+rm -rf "$logdir" && mkdir -p "$logdir"
 
 # "<Kind>/<name>#<index><TAB><rule as JSON>" for every rule of every (Cluster)Role in the file.
 mapfile -t rules < <("$node_bin" --input-type=module -e '
@@ -29,7 +29,7 @@ run() { # <drop or empty> <log>: the exit code of image.test.ts
 }
 first_refusal() { # the first refusal image.test.ts reported, one line
   grep -oE '(403 for [^:]*: [^\\]*|the service was refused: .{0,400}|timed out waiting for [^;:]*)' "$1" | head -1 |
-    sed -E 's/"stack":.*//; s/\|/\\|/g' | cut -c1-300
+    sed -E 's/"stack":.*//; s/\|/\\|/g' | cut -c1-300 || true
 }
 
 start=$(date +%s)
@@ -61,5 +61,5 @@ done
   echo "|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } >"$report"
-echo "rbac-minimality: wrote $report ($dead dead rule(s))" >&2
+echo "rbac-minimality: wrote $report ($dead dead rule(s)); logs in $logdir" >&2
 ((dead == 0))
