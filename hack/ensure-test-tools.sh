@@ -2,6 +2,8 @@
 # Tools the test suite needs from Debian, installed when missing (npm test runs this first):
 #   chromium  the GraphiQL browser test (test/e2e/graphiql.test.ts) drives /usr/bin/chromium
 #   curl, jq  ../shared/acceptance/walkthrough.sh (test/e2e/walkthrough.test.ts)
+#   mmdebstrap, umoci, runc  build the OCI image and run it (hack/image/build.sh,
+#             test/integration/image.test.ts)
 # Installs only as root (or with sudo); otherwise says what to install and carries on (the tests
 # that need the tool then fail with the same instruction).
 set -uo pipefail
@@ -9,6 +11,9 @@ missing=()
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 command -v curl >/dev/null || missing+=(curl)
 command -v jq >/dev/null || missing+=(jq)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v umoci >/dev/null || missing+=(umoci)
+command -v runc >/dev/null || missing+=(runc)
 ((${#missing[@]} == 0)) && exit 0
 SUDO=""
 if [[ $(id -u) != 0 ]]; then

@@ -15,6 +15,20 @@ import { logger } from './logger';
 import { grantDevelopmentAccess } from './auth/roles';
 import { Kube } from './kube/resources';
 
+/**
+ * The local development cluster (hack/cluster/cluster.ts). The production bundle (npm run build)
+ * leaves it out, so `node dist/main.js` without KUBECONFIG outside a cluster says what to set.
+ */
+async function importLocalCluster(): Promise<typeof import('../hack/cluster/cluster')> {
+  try {
+    return await import('../hack/cluster/cluster');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'ERR_UNSUPPORTED_DIR_IMPORT') throw err;
+    throw new Error('neither KUBECONFIG nor KUBERNETES_SERVICE_HOST is set, and this build has no local development cluster (that is `npm start` in a checkout): set KUBECONFIG, or run in a pod');
+  }
+}
+
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 8080);
   const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
@@ -25,7 +39,7 @@ async function main(): Promise<void> {
   let kubeconfig = process.env.KUBECONFIG || undefined;
   let stopCluster: (() => Promise<void>) | undefined;
   if (!kubeconfig && !process.env.KUBERNETES_SERVICE_HOST) {
-    const { startLocalCluster } = await import('../hack/cluster/cluster');
+    const { startLocalCluster } = await importLocalCluster();
     const cluster = await startLocalCluster({ name: 'dev', persistent: true });
     kubeconfig = cluster.operatorKubeconfig;
     stopCluster = cluster.stop;

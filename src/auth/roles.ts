@@ -7,15 +7,15 @@
  * without a token. Against any other cluster nothing is granted.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { FIELD_MANAGER, INSTANCE_NAMESPACE, STOCK_NAMESPACE } from '../api/constants';
 import { isAlreadyExists, isNotFound, statusCodeOf } from '../kube/errors';
 import { R, type Kube } from '../kube/resources';
 import { logger } from '../logger';
 import { ANONYMOUS } from './identity';
+import { projectPath } from '../paths';
 
-const rolesFile = fileURLToPath(new URL('../../deploy/rbac/user-roles.yaml', import.meta.url));
+const rolesFile = projectPath('deploy/rbac/user-roles.yaml');
 
 export const TENANT_ROLE = 'gpu-runtime-tenant';
 export const VIEWER_ROLE = 'gpu-runtime-viewer';

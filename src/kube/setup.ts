@@ -4,14 +4,14 @@
  * not fatal: an administrator may have installed them another way).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { INSTANCE_NAMESPACE, STOCK_NAMESPACE } from '../api/constants';
 import { isAlreadyExists, isNotFound, statusCodeOf } from './errors';
 import { R, type Kube } from './resources';
 import { logger } from '../logger';
+import { projectPath } from '../paths';
 
-const crdDir = fileURLToPath(new URL('../../crds/', import.meta.url));
+const crdDir = projectPath('crds/');
 
 /** The CRD manifests of crds/. */
 export function crdManifests(): KubernetesObject[] {

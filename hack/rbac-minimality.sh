@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Shows that every rule of the service's RBAC (deploy/rbac/operator.yaml) is needed: runs
+# test/integration/image.test.ts once as is (it must pass) and once per rule with that rule removed
+# (GPU_RUNTIME_RBAC_DROP=<Kind>/<name>#<index>; it must fail, and does so at the first 403 the
+# ServiceAccount meets). Writes the outcome to deploy/rbac/minimality.md.
+#
+# usage: hack/rbac-minimality.sh      (root, as image.test.ts; about 30 s per rule on 2 cores)
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+node_bin=node_modules/node/bin/node
+[[ -x $node_bin ]] || { echo "rbac-minimality: run npm ci first" >&2; exit 1; }
+report=deploy/rbac/minimality.md
+logdir=$repo/.cache/rbac-minimality # each run's vitest output, kept for reading
+rm -rf "$logdir" && mkdir -p "$logdir"
+
+# "<Kind>/<name>#<index><TAB><rule as JSON>" for every rule of every (Cluster)Role in the file.
+mapfile -t rules < <("$node_bin" --input-type=module -e '
+  import { loadAllYaml } from "@kubernetes/client-node";
+  import { readFileSync } from "node:fs";
+  for (const o of loadAllYaml(readFileSync("deploy/rbac/operator.yaml", "utf8")))
+    if (o.kind === "ClusterRole" || o.kind === "Role")
+      o.rules.forEach((r, i) => console.log(`${o.kind}/${o.metadata.name}#${i}\t${JSON.stringify(r)}`));
+')
+((${#rules[@]})) || { echo "rbac-minimality: no rules found in deploy/rbac/operator.yaml" >&2; exit 1; }
+
+run() { # <drop or empty> <log>: the exit code of image.test.ts
+  GPU_RUNTIME_RBAC_DROP=$1 npx vitest run test/integration/image.test.ts >"$2" 2>&1 && return 0 || return 1
+}
+first_refusal() { # the first refusal image.test.ts reported, one line
+  grep -oE '(403 for [^:]*: [^\\]*|the service was refused: .{0,400}|timed out waiting for [^;:]*)' "$1" | head -1 |
+    sed -E 's/"stack":.*//; s/\|/\\|/g' | cut -c1-300 || true
+}
+
+start=$(date +%s)
+echo "rbac-minimality: baseline (all rules)" >&2
+if ! run "" "$logdir/baseline.log"; then
+  tail -40 "$logdir/baseline.log" >&2
+  echo "rbac-minimality: image.test.ts fails with every rule in place; fix that first" >&2
+  exit 1
+fi
+rows=() dead=0
+for entry in "${rules[@]}"; do
+  drop=${entry%%$'\t'*} rule=${entry#*$'\t'}
+  echo "rbac-minimality: without $drop $rule" >&2
+  log="$logdir/${drop//[\/#]/_}.log"
+  if run "$drop" "$log"; then
+    rows+=("| \`$drop\` | \`$rule\` | **passed: dead weight** | |")
+    dead=$((dead + 1))
+  else
+    rows+=("| \`$drop\` | \`$rule\` | failed | $(first_refusal "$log") |")
+  fi
+done
+{
+  echo "# Every rule of deploy/rbac/operator.yaml is needed"
+  echo
+  echo "Last run of \`hack/rbac-minimality.sh\`: $(date -u +%Y-%m-%dT%H:%MZ), $(($(date +%s) - start)) s, commit $(git rev-parse --short HEAD)$(git diff --quiet -- deploy src || echo ' (with local changes)')."
+  echo "With every rule, \`test/integration/image.test.ts\` passes; without any one of them it fails:"
+  echo
+  echo "| rule removed | rule | image.test.ts | first refusal |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+} >"$report"
+echo "rbac-minimality: wrote $report ($dead dead rule(s)); logs in $logdir" >&2
+((dead == 0))
