@@ -30,7 +30,7 @@ export interface AppOptions {
   /**
    * Lease of the leader election (default: the service's own namespace — env
    * LEADER_ELECTION_NAMESPACE, else POD_NAMESPACE from the downward API, else gpu-runtime-system —
-   * name gpu-runtime-operator). Every replica serves reads; only the leader reconciles.
+   * name gpu-runtime-operator, env LEADER_ELECTION_NAME). Every replica serves reads; only the leader reconciles.
    */
   leaderElection?: { namespace?: string; name?: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   /** Install missing CRDs and namespaces (default true). */
@@ -140,7 +140,7 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
     };
     elector = new LeaderElector(kube, {
       namespace: leaseNamespace,
-      name: le.name ?? FIELD_MANAGER,
+      name: le.name ?? (process.env.LEADER_ELECTION_NAME || FIELD_MANAGER),
       leaseDurationMs: le.leaseDurationMs,
       renewDeadlineMs: le.renewDeadlineMs,
       retryPeriodMs: le.retryPeriodMs,

@@ -163,7 +163,7 @@ describe('GraphiQL in headless chromium', () => {
     expect(outcome.json).toMatch(/^refused: TypeError/);
     expect(outcome.ws).not.toBe('open');
     await auditBarrier();
-    expect(auditWrites('gpu-runtime-operator', since).filter((w) => w.objectRef?.name === name)).toEqual([]);
+    expect(auditWrites(testEnv().operatorUser, since).filter((w) => w.objectRef?.name === name)).toEqual([]);
     expect(await gql(`{ storage(name: "${name}") { name } }`)).toMatchObject({ data: { storage: null } });
   });
 });

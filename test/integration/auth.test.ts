@@ -23,7 +23,7 @@ import { Kube } from '../../src/kube/resources';
 import { startHttpServer, type HttpServer } from '../../src/server';
 import type { ServiceContext } from '../../src/service/context';
 
-const OPERATOR = 'gpu-runtime-operator';
+const OPERATOR = testEnv().operatorUser;
 const seed = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo seeded > /workspace/README.txt'] };
 
 const STORAGES = 'query($ns: String) { storages(namespace: $ns) { edges { node { name namespace } } } }';

@@ -31,10 +31,9 @@ async function can(verb: string, resource: string, ns?: string, subresource?: st
 
 describe('deploy/ (kustomize base)', () => {
   afterAll(async () => {
-    await kubectl('delete', '--ignore-not-found', '--wait=false', 'clusterrolebinding/gpu-runtime', 'clusterrole/gpu-runtime');
-    await kubectl('delete', '--ignore-not-found', '--wait=false', '-n', 'runtime-stock', 'rolebinding/gpu-runtime-operation-leases', 'role/gpu-runtime-operation-leases');
-    // The namespace itself stays: the suite's own service may keep its leader Lease there.
-    await kubectl('delete', '--ignore-not-found', '--wait=false', '-n', 'gpu-runtime-system', 'deployment/gpu-runtime', 'service/gpu-runtime', 'service/gpu-runtime-metrics', 'pdb/gpu-runtime', 'serviceaccount/gpu-runtime', 'rolebinding/gpu-runtime-leader-election', 'role/gpu-runtime-leader-election');
+    // Only the workload goes: the ServiceAccount and its RBAC are the identity the suite's own
+    // service runs under (test/support/global-setup.ts applied them before this file).
+    await kubectl('delete', '--ignore-not-found', '--wait=false', '-n', 'gpu-runtime-system', 'deployment/gpu-runtime', 'service/gpu-runtime', 'service/gpu-runtime-metrics', 'pdb/gpu-runtime');
   });
 
   it('is accepted by the API server with --dry-run=server, then applied for real', async () => {

@@ -17,7 +17,7 @@ import { rest } from '../support/http';
 // Fixed in `npm test`; a longer or different run: HOSTILE_REQUESTS=100000 HOSTILE_SEED=7 npx vitest run test/integration/hostile.test.ts
 const SEED = Number(process.env.HOSTILE_SEED ?? 20261203);
 const REQUESTS = Number(process.env.HOSTILE_REQUESTS ?? 10_000);
-const OPERATOR = 'gpu-runtime-operator';
+const OPERATOR = testEnv().operatorUser;
 
 interface Outcome {
   req: HostileRequest;

@@ -16,7 +16,7 @@ const CM: Resource<V1ConfigMap> = { apiVersion: 'v1', kind: 'ConfigMap', plural:
 
 function proxiedKubeConfig(port: number): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromFile(testEnv().kubeconfig);
+  kc.loadFromFile(testEnv().adminKubeconfig);
   const cluster = kc.getCurrentCluster()!;
   kc.loadFromOptions({
     clusters: [{ ...cluster, server: `https://127.0.0.1:${port}` }],
@@ -34,7 +34,7 @@ describe('informer under faults', () => {
 
   beforeAll(async () => {
     const kc = new KubeConfig();
-    kc.loadFromFile(testEnv().kubeconfig);
+    kc.loadFromFile(testEnv().adminKubeconfig);
     const url = new URL(kc.getCurrentCluster()!.server);
     proxy = new TcpProxy(url.hostname, Number(url.port));
     await proxy.start();

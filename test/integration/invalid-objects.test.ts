@@ -11,7 +11,7 @@ import { adminKube, auditBarrier, auditWrites, eventually, testEnv, uniq } from 
 import { R } from '../../src/kube/resources';
 
 const run = promisify(execFile);
-const OPERATOR = 'gpu-runtime-operator';
+const OPERATOR = testEnv().operatorUser;
 
 async function apply(obj: object): Promise<{ ok: boolean; out: string }> {
   const env = testEnv();

@@ -16,7 +16,7 @@ function kube(): Kube {
 
 function elector(name: string, identity: string, log: string[], retryPeriodMs = 200, leaseDurationMs = 2000) {
   return new LeaderElector(kube(), {
-    namespace: 'runtime-instance',
+    namespace: 'gpu-runtime-system',
     name,
     identity,
     leaseDurationMs,
@@ -59,7 +59,7 @@ describe('leader election', () => {
       await new Promise((r) => setTimeout(r, 100));
       expect(log).toEqual(['a+', 'a-']);
       expect(a.isLeader).toBe(false);
-      expect((await kube().get(R.lease, 'runtime-instance', name)).spec?.holderIdentity).toBe('');
+      expect((await kube().get(R.lease, 'gpu-runtime-system', name)).spec?.holderIdentity).toBe('');
     }
   });
 

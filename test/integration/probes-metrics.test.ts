@@ -22,7 +22,7 @@ import { rest, restAt } from '../support/http';
 import { TcpProxy } from '../support/tcp-proxy';
 import { NS } from '../support/units';
 
-const OPERATOR = 'gpu-runtime-operator';
+const OPERATOR = testEnv().operatorUser;
 
 /** The value of one sample of `/metrics` text (`name{labels} value`), 0 when absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {

@@ -74,7 +74,7 @@ describe('REST envelope and errors', () => {
     // Only the names these requests carry: the controllers may still be writing status for
     // objects an earlier test file left behind.
     const named = new Set(['x', 'ok-name', 'typo', 'big', 'whatever', 'src', 'missing', 'BAD!', 'Not_A_Name']);
-    const ours = auditWrites('gpu-runtime-operator', since).filter(
+    const ours = auditWrites(testEnv().operatorUser, since).filter(
       (w) => ['gpustorages', 'gpuunits', 'gpuoperations'].includes(w.objectRef?.resource ?? '') && (!w.objectRef?.name || named.has(w.objectRef.name)),
     );
     expect(ours).toEqual([]);

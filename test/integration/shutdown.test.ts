@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { adminKube, eventually, kubectl, testEnv, uniq } from '../support/env';
+import { adminKube, eventually, testEnv, uniq } from '../support/env';
 import { wsClient } from '../support/http';
 import { subscribe } from '../support/subscription';
 import { R } from '../../src/kube/resources';
@@ -26,11 +26,13 @@ interface Replica {
   log: () => string;
 }
 
-async function replica(leaseNamespace: string): Promise<Replica> {
+async function replica(leaseName: string): Promise<Replica> {
   const proc = spawn(tsx, ['src/main.ts'], {
     cwd: root,
-    env: { ...process.env, KUBECONFIG: testEnv().kubeconfig, PORT: '0', LEADER_ELECTION_NAMESPACE: leaseNamespace, SHUTDOWN_TIMEOUT_SECONDS: '10', LOG_LEVEL: 'warn' },
+    env: { ...process.env, KUBECONFIG: testEnv().kubeconfig, PORT: '0', LEADER_ELECTION_NAME: leaseName, SHUTDOWN_TIMEOUT_SECONDS: '10', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: tsx runs the service in a child, and cleanup must reach both.
+    detached: true,
   });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -43,18 +45,24 @@ async function replica(leaseNamespace: string): Promise<Replica> {
 describe('SIGTERM', () => {
   const started: Replica[] = [];
   afterAll(() => {
-    for (const r of started) r.proc.kill('SIGKILL');
+    for (const r of started) {
+      try {
+        process.kill(-r.proc.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
   });
 
   it('ends subscriptions with a reason, releases the Lease (the other replica leads at once) and exits 0 within the deadline', async () => {
-    const ns = uniq('lease');
-    await kubectl('create', 'namespace', ns);
-    const holder = async () => (await adminKube().get(R.lease, ns, 'gpu-runtime-operator').catch(() => undefined))?.spec?.holderIdentity ?? '';
-    const a = await replica(ns);
+    // A Lease of their own in the service's namespace (the suite's service holds the default one).
+    const lease = uniq('lease');
+    const holder = async () => (await adminKube().get(R.lease, 'gpu-runtime-system', lease).catch(() => undefined))?.spec?.holderIdentity ?? '';
+    const a = await replica(lease);
     started.push(a);
     // (tsx runs the service in a child process, so the identity's pid is not a.proc.pid.)
     const first = await eventually(async () => (await holder()) || undefined, 'the first replica leads');
-    const b = await replica(ns);
+    const b = await replica(lease);
     started.push(b);
     await eventually(async () => (await fetch(`${b.url}/readyz`)).status === 200, 'the second replica is ready');
 

@@ -15,7 +15,7 @@ import type { GPUStorage } from '../../src/api/types';
 import type { StorageView } from '../../src/service/storage';
 
 const NS = 'runtime-instance';
-const OPERATOR = 'gpu-runtime-operator';
+const OPERATOR = testEnv().operatorUser;
 const seed = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo seeded > /workspace/README.txt'] };
 const failing = { fromImage: 'example.invalid/fail:1', args: ['seed'] };
 /** Its Job pod stays Running 8 s (hack/cluster/kwok-stages.yaml): for acts while an attempt runs. */

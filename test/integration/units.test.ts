@@ -6,7 +6,7 @@
  * back from the cluster as admin.
  */
 import { describe, expect, it } from 'vitest';
-import { adminKube, auditBarrier, auditWrites, eventually, uniq } from '../support/env';
+import { adminKube, auditBarrier, auditWrites, eventually, testEnv, uniq } from '../support/env';
 import { rest } from '../support/http';
 import { NS, STOCK_NS, createStorage, seedReady, stockOf, unitBody, unitWhere, uniqSpec } from '../support/units';
 import { R } from '../../src/kube/resources';
@@ -60,10 +60,10 @@ describe('GPUUnit', () => {
     const since = Date.now() + 500;
     await new Promise((r) => setTimeout(r, 3000)); // the window watched for writes
     await auditBarrier();
-    const writes = auditWrites('gpu-runtime-operator', since).filter((w) => w.objectRef?.name === name || w.objectRef?.name === `unit-${name}`);
+    const writes = auditWrites(testEnv().operatorUser, since).filter((w) => w.objectRef?.name === name || w.objectRef?.name === `unit-${name}`);
     expect(writes).toEqual([]);
     // (The audit log does see this service's writes: the Deployment and Service were applied.)
-    expect(auditWrites('gpu-runtime-operator', t0).filter((w) => w.objectRef?.name === `unit-${name}`).length).toBeGreaterThanOrEqual(2);
+    expect(auditWrites(testEnv().operatorUser, t0).filter((w) => w.objectRef?.name === `unit-${name}`).length).toBeGreaterThanOrEqual(2);
 
     const dep = await kube.get(R.deployment, NS, `unit-${name}`);
     expect(dep.metadata!.ownerReferences).toEqual([expect.objectContaining({ kind: 'GPUUnit', name, controller: true, uid: unit.metadata.uid })]);

@@ -9,8 +9,10 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Kube } from '../../src/kube/resources';
 
 export interface TestEnv {
-  /** Kubeconfig of the service's identity (user gpu-runtime-operator). */
+  /** Kubeconfig of the service's identity: the ServiceAccount gpu-runtime of deploy/rbac/operator.yaml. */
   kubeconfig: string;
+  /** That identity's user name in the audit log (`system:serviceaccount:gpu-runtime-system:gpu-runtime`). */
+  operatorUser: string;
   /** Kubeconfig of the admin user, for test setup and assertions. */
   adminKubeconfig: string;
   kubectl: string;
@@ -73,6 +75,9 @@ export async function eventually<T>(fn: () => Promise<T> | T, what: string, time
 /** The admin kubeconfig's user (hack/cluster/cluster.ts issues its certificate). */
 const ADMIN_USER = 'kubernetes-admin';
 
+/** The verbs that change something (the audit log also records the service's reads). */
+const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+
 /** One audit event of a write, as {@link auditWrites} returns it. */
 export interface AuditWrite {
   verb: string;
@@ -106,7 +111,7 @@ export function auditWrites(user: string, sinceMs: number): AuditWrite[] {
           stage: string;
         },
     )
-    .filter((e) => e.stage === 'ResponseComplete' && e.user.username === user && Date.parse(e.stageTimestamp) >= sinceMs)
+    .filter((e) => e.stage === 'ResponseComplete' && WRITE_VERBS.has(e.verb) && e.user.username === user && Date.parse(e.stageTimestamp) >= sinceMs)
     .map((e) => ({ verb: e.verb, uri: e.requestURI, objectRef: e.objectRef, code: e.responseStatus?.code }));
 }
 
