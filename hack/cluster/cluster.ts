@@ -25,6 +25,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import {
+  GPU_NODE_TAINT,
+  REAL_NODE_NAME,
+  cleanupRealNode,
+  ensureNodeBinaries,
+  realNodeUnavailable,
+  startRealNode,
+  type RealNode,
+} from '../node/node';
 
 const execFileAsync = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -51,6 +60,14 @@ export interface LocalClusterOptions {
    * cluster. Tests use it to provoke W3; default none.
    */
   uncachedWatches?: string[];
+  /**
+   * Start a real kubelet node beside the simulated ones (hack/node/node.ts): containerd, runc and
+   * CNI from Debian, the kubelet of the same Kubernetes build; prepare and copy Jobs, accessors and
+   * the provisioner's helper pods then run there for real, GPU pods stay on the simulated nodes
+   * (tainted `nvidia.com/gpu=present:NoSchedule`, tolerated by the ExtendedResourceToleration
+   * admission plugin). Needs root. Default: env `GPU_RUNTIME_REAL_NODE=1`, else off.
+   */
+  realNode?: boolean;
   /** Bound for each component to come up, in ms (default 90000). */
   componentTimeoutMs?: number;
   /** Progress lines go here (default: stderr). */
@@ -73,6 +90,8 @@ export interface LocalCluster {
   auditLog: string;
   /** etcd's client URL (plain HTTP on loopback), e.g. for a test that compacts it. */
   etcd: string;
+  /** The real node, when started with `realNode`. */
+  realNode?: RealNode;
   stop(): Promise<void>;
 }
 
@@ -184,6 +203,7 @@ export function reapStaleTestClusters(): string[] {
     }
     if (alive) continue;
     reapLeftovers(path.join(root, name, 'pids'));
+    cleanupRealNode(path.join(root, name));
     fs.rmSync(path.join(root, name), { recursive: true, force: true });
     reaped.push(name);
   }
@@ -293,12 +313,20 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const podRunMs = opts.podRunMs ?? Number(process.env.KWOK_POD_RUN_MS ?? 2000);
   const slowPodRunMs = opts.slowPodRunMs ?? 8000;
   const timeoutMs = opts.componentTimeoutMs ?? 90_000;
+  const withRealNode = opts.realNode ?? process.env.GPU_RUNTIME_REAL_NODE === '1';
   const started = Date.now();
 
   const { bin, localPathBin } = await ensureToolBinaries(log);
+  let nodeBins: ReturnType<typeof ensureNodeBinaries> | undefined;
+  if (withRealNode) {
+    const why = realNodeUnavailable();
+    if (why) throw new Error(`cannot start the real node: ${why}`);
+    nodeBins = ensureNodeBinaries(log);
+  }
   const dir = path.join(cacheRoot(), 'cluster', name);
   const pidFile = path.join(dir, 'pids');
   reapLeftovers(pidFile);
+  cleanupRealNode(dir);
   if (!persistent) fs.rmSync(dir, { recursive: true, force: true });
   const pki = path.join(dir, 'pki');
   const logs = path.join(dir, 'logs');
@@ -327,6 +355,8 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
           while (!p.exited) await sleep(20);
         }
       }
+      // The real node's containers, shims, mounts, cgroups and bridge outlive its processes.
+      cleanupRealNode(dir);
       fs.rmSync(pidFile, { force: true });
       if (!persistent) fs.rmSync(dir, { recursive: true, force: true });
     })());
@@ -410,6 +440,12 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       '--audit-log-format=json',
       '--audit-log-maxsize=50',
       '--audit-log-maxbackup=2',
+      // The API server's own client certificate towards kubelets (logs, exec; the real node).
+      `--kubelet-client-certificate=${path.join(pki, 'admin.crt')}`,
+      `--kubelet-client-key=${path.join(pki, 'admin.key')}`,
+      '--kubelet-preferred-address-types=InternalIP',
+      // GPU pods tolerate the GPU nodes' taint (only the real node's clusters taint them).
+      ...(withRealNode ? ['--enable-admission-plugins=ExtendedResourceToleration'] : []),
       '--v=0',
       ...(opts.uncachedWatches?.length ? [`--watch-cache-sizes=${opts.uncachedWatches.map((r) => `${r}#0`).join(',')}`] : []),
     ]);
@@ -498,7 +534,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
             'nvidia.com/gpu.present': 'true',
           },
         },
-        spec: {},
+        spec: withRealNode ? { taints: [GPU_NODE_TAINT] } : {},
         status: {
           allocatable: { cpu: '64', memory: '512Gi', pods: '110', 'nvidia.com/gpu': String(gpusPerNode) },
           capacity: { cpu: '64', memory: '512Gi', pods: '110', 'nvidia.com/gpu': String(gpusPerNode) },
@@ -534,7 +570,17 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     const localPathConfig = path.join(dir, 'local-path.json');
     fs.writeFileSync(
       localPathConfig,
-      JSON.stringify({ nodePathMap: [{ node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: ['/opt/local-path-provisioner'] }] }, null, 2),
+      JSON.stringify(
+        {
+          nodePathMap: [
+            { node: 'DEFAULT_PATH_FOR_NON_LISTED_NODES', paths: ['/opt/local-path-provisioner'] },
+            // The real node's volumes are real directories, kept with the cluster's state.
+            ...(withRealNode ? [{ node: REAL_NODE_NAME, paths: [path.join(dir, 'node', 'local-path')] }] : []),
+          ],
+        },
+        null,
+        2,
+      ),
     );
     log('starting local-path-provisioner (StorageClass local-path, WaitForFirstConsumer)');
     const localPathLog = path.join(logs, 'local-path-provisioner.log');
@@ -557,10 +603,20 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       fs.existsSync(localPathLog) && fs.readFileSync(localPathLog, 'utf8').includes('Started provisioner controller'),
     );
 
+    let realNode: RealNode | undefined;
+    if (nodeBins) {
+      const nodeStart = Date.now();
+      realNode = await startRealNode(
+        { name, dir, pki, server, kubeconfig, log, launch, waitFor, kubectlRun, freePort, openssl },
+        nodeBins,
+      );
+      log(`real node ${realNode.name} Ready in ${((Date.now() - nodeStart) / 1000).toFixed(1)}s`);
+    }
+
     log(`cluster ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     log(`  kubeconfig: ${kubeconfig}`);
     log(`  kubectl:    ${kubectl}`);
-    return { kubeconfig, operatorKubeconfig, kubectl, server, dir, auditLog, etcd: `http://127.0.0.1:${etcdPort}`, stop };
+    return { kubeconfig, operatorKubeconfig, kubectl, server, dir, auditLog, etcd: `http://127.0.0.1:${etcdPort}`, realNode, stop };
   } catch (err) {
     await stop();
     throw err;
