@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects: `unit` (pure functions, no cluster) and `integration` (a real kube-apiserver and
- * friends from hack/cluster, started once per run by test/support/global-setup.ts).
+ * Three projects: `unit` (pure functions, no cluster), `integration` (a real kube-apiserver and
+ * friends from hack/cluster, started once per run by test/support/global-setup.ts) and `node`
+ * (test/node/: a cluster of its own with a real kubelet node, hack/node/; root; `npm run test:node`).
  */
 export default defineConfig({
   // One graphql instance: Node loads graphql's CommonJS build for Pothos and yoga, so the tests'
@@ -25,6 +26,16 @@ export default defineConfig({
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['test/node/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
           fileParallelism: false,
         },
       },
