@@ -3,8 +3,8 @@
  * hack/build-tools.sh: etcd → kube-apiserver (TLS, client-cert admin, RBAC) →
  * kube-controller-manager (with the hostpath provisioner for the Immediate classes) and
  * kube-scheduler → kwok with simulated GPU nodes → rancher's local-path-provisioner for the
- * WaitForFirstConsumer class `local-path`. No Docker, no fakes: a real API server with real
- * controllers.
+ * WaitForFirstConsumer class `local-path` → with `realNode`, a real kubelet node on containerd
+ * (hack/node/node.ts). No Docker, no fakes: a real API server with real controllers.
  *
  * Layout under the state directory (default `$GPU_RUNTIME_CACHE/cluster/<name>`, where
  * GPU_RUNTIME_CACHE defaults to ~/.cache/gpu-runtime):
@@ -15,6 +15,8 @@
  *   local-path.json the local-path-provisioner's config (where volumes go on each node)
  *   logs/<component>.log
  *   pids            processes of the running cluster, so a later start can reap leftovers
+ *   node/           the real node's kubelet, containerd root, pod logs and local-path volumes
+ *                   (node.json records what cleanupRealNode undoes)
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
