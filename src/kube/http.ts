@@ -90,3 +90,42 @@ function safeParse(text: string): unknown {
     return text;
   }
 }
+
+/**
+ * Sends one GET or HEAD and returns the answer unread (status, headers, a streaming body), for
+ * byte streams such as a Service proxied by the API server (`…/services/<svc>:<port>/proxy/…`).
+ * Counted in rest_client_requests_total like {@link kubeRequest}; the caller must consume or
+ * cancel the body.
+ * @throws network errors as thrown by undici (also when `timeoutMs` passes before the headers).
+ */
+export async function kubeStream(
+  kc: KubeConfig,
+  method: 'GET' | 'HEAD',
+  path: string,
+  opts: { headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<Awaited<ReturnType<typeof fetch>>> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(cluster.server.replace(/\/$/, '') + path);
+  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+  await kc.applySecurityAuthentication(ctx);
+  const host = url.host;
+  // The timeout bounds the wait for the answer's headers, not the streaming of a large body.
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new Error(`no answer from ${url.pathname} within ${(opts.timeoutMs ?? 15_000) / 1000} s`)), opts.timeoutMs ?? 15_000);
+  try {
+    const res = await fetch(url, {
+      method,
+      headers: { ...ctx.getHeaders(), ...opts.headers },
+      dispatcher: ctx.getDispatcher(),
+      signal: opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal,
+    });
+    restRequests.inc({ code: String(res.status), method, host });
+    return res;
+  } catch (err) {
+    restRequests.inc({ code: '<error>', method, host });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}

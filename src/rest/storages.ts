@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { INSTANCE_NAMESPACE } from '../api/constants';
 import { createStorage, deleteStorage, getStorage, listStorages, recoverStorage, storageRef, updateStorage } from '../service/storage';
 import { namespaceName, optString } from '../service/validate';
-import { handle } from './envelope';
+import { listStorageFiles, streamStorageFile } from '../service/storage-files';
+import { handle, sendData, sendFailure } from './envelope';
 
 type Q = { Querystring: Record<string, unknown>; Params: { name: string } };
 
@@ -40,6 +41,28 @@ export function registerStorageRoutes(app: FastifyInstance): void {
       return [200, await recoverStorage(req.ctx, ref.namespace, ref.name)];
     }),
   );
+  // The volume's files through the accessor over the API server's service proxy
+  // (src/service/storage-files.ts): a file streams as itself (Range passed through), a directory
+  // (`/files`, `/files/`, `/files/model/`) answers its listing in the envelope.
+  app.get<Q>(
+    '/api/v1/gpu-storages/:name/files',
+    handle<Q>('gpustorage_files_failed', async (req) => {
+      const ref = storageRef(req.query.namespace, req.params.name);
+      return [200, await listStorageFiles(req.ctx, ref.namespace, ref.name, '/')];
+    }),
+  );
+  app.get<{ Querystring: Record<string, unknown>; Params: { name: string; '*': string } }>('/api/v1/gpu-storages/:name/files/*', async (req, reply) => {
+    try {
+      const ref = storageRef(req.query.namespace, req.params.name);
+      const range = typeof req.headers.range === 'string' ? req.headers.range : undefined;
+      const out = await streamStorageFile(req.ctx, ref.namespace, ref.name, `/${req.params['*'] ?? ''}`, range);
+      if ('directory' in out) return sendData(reply, 200, out.directory);
+      reply.status(out.status).headers({ ...out.headers, 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; sandbox" });
+      return reply.send(out.body);
+    } catch (err) {
+      return sendFailure(reply, err, 'gpustorage_files_failed');
+    }
+  });
   app.delete<Q>(
     '/api/v1/gpu-storages/:name',
     handle<Q>('gpustorage_delete_failed', async (req) => {

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'gpustorage_not_found'
   | 'gpuunit_not_found'
   | 'job_not_found'
+  | 'file_not_found'
   | 'operator_unavailable'
   | 'internal_error';
 
@@ -28,6 +29,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   gpustorage_not_found: 404,
   gpuunit_not_found: 404,
   job_not_found: 404,
+  file_not_found: 404,
   operator_unavailable: 503,
   internal_error: 500,
 };
@@ -64,7 +66,7 @@ export class ConflictError extends ServiceError {
 
 /** 404: the named object does not exist. */
 export class NotFoundError extends ServiceError {
-  constructor(code: 'gpustorage_not_found' | 'gpuunit_not_found' | 'job_not_found', message: string) {
+  constructor(code: 'gpustorage_not_found' | 'gpuunit_not_found' | 'job_not_found' | 'file_not_found', message: string) {
     super(code, message);
     this.name = 'NotFoundError';
   }
@@ -115,7 +117,7 @@ export class RateLimitedError extends ServiceError {
 /** 400 invalid_request naming the field: `"<field>: <message>"`. */
 export const invalid = (field: string, message: string) => new ValidationError(`${field}: ${message}`, field);
 export const conflict = (message: string) => new ConflictError(message);
-export const notFound = (code: 'gpustorage_not_found' | 'gpuunit_not_found' | 'job_not_found', message: string) => new NotFoundError(code, message);
+export const notFound = (code: 'gpustorage_not_found' | 'gpuunit_not_found' | 'job_not_found' | 'file_not_found', message: string) => new NotFoundError(code, message);
 export const insufficientCapacity = (message: string) => new CapacityError(message);
 export const unavailable = (message: string) => new OperatorUnavailableError(message);
 

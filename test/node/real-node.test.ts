@@ -30,10 +30,20 @@ import { loadKubeConfig, startApp, type App } from '../../src/app';
 import { grantDevelopmentAccess } from '../../src/auth/roles';
 import { Kube } from '../../src/kube/resources';
 import { eventually } from '../support/env';
-import { restAt } from '../support/http';
+import { rawGet, restAt } from '../support/http';
 import type { StorageView } from '../../src/service/storage';
+import { HOSTILE_PATHS } from '../support/hostile-paths';
 
 const run = promisify(execFile);
+
+/** A volume path as URL path segments: dot segments raw (rawGet sends the path as written), the rest percent-encoded. */
+function encodeForUrl(p: string): string {
+  return p
+    .replace(/^\//, '')
+    .split('/')
+    .map((seg) => (/^\.+$/.test(seg) ? seg : encodeURIComponent(seg)))
+    .join('/');
+}
 const NS = 'runtime-instance';
 const DESIGN_ARGS = 'mkdir -p /workspace/model && echo seeded > /workspace/model/README.txt';
 /** A tree for the digest: dot-files, a nested directory, a symlink, modes, old mtimes, 20 MiB. */
@@ -62,6 +72,13 @@ describe('a real node: bytes written, served and copied', () => {
       const s = await storage(name);
       return ok(s) ? s : undefined;
     }, `${name}: ${what}`, ms, 500);
+
+  const gql = async (query: string, variables: Record<string, unknown> = {}) =>
+    (await (await fetch(`${app.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) })).json()) as {
+      data?: any;
+      errors?: { message: string; extensions?: { code?: string; field?: string } }[];
+    };
+  const FILES = `query($name: String!, $path: String!, $file: String!) { storage(name: $name) { files(path: $path) { edges { node { name path type size modifiedAt } } } file(path: $file) { path size head complete contentType modifiedAt } } }`;
 
   /** GET/other through the API server's service proxy to the accessor (admin client certificate). */
   const viaProxy = (svc: string, path: string, method = 'GET'): Promise<{ status: number; body: string; headers: Record<string, unknown> }> =>
@@ -173,7 +190,43 @@ describe('a real node: bytes written, served and copied', () => {
         expect(job).toBe(REAL_NODE_NAME);
         if (!accessor) {
           expect((await treeDigest(src)).listing).toMatch(/^\.\/model\/README\.txt file 644 \d+ 7 /m);
+          // Browsing needs the accessor: 409, not a hang.
+          const off = await rest('GET', `/api/v1/gpu-storages/${src}/files/model/README.txt?namespace=${NS}`);
+          expect(off.status).toBe(409);
+          expect(off.body!.error!.message).toContain('accessor');
+          const g = await gql(FILES, { name: src, path: '/model', file: '/model/README.txt' });
+          expect(g.errors?.[0]?.extensions?.code).toBe('OPERATION_CONFLICT');
           return;
+        }
+        // Through the service (REST and GraphQL), which goes through the API server's service proxy.
+        const bytes = await fetch(`${app.url}/api/v1/gpu-storages/${src}/files/model/README.txt?namespace=${NS}`);
+        expect(bytes.status).toBe(200);
+        expect(bytes.headers.get('content-type')).toContain('text/plain');
+        expect(await bytes.text()).toBe('seeded\n');
+        const part = await fetch(`${app.url}/api/v1/gpu-storages/${src}/files/model/README.txt?namespace=${NS}`, { headers: { range: 'bytes=0-2' } });
+        expect(part.status).toBe(206);
+        expect(await part.text()).toBe('see');
+        const dir = await rest('GET', `/api/v1/gpu-storages/${src}/files/model/?namespace=${NS}`);
+        expect(dir.status).toBe(200);
+        expect(dir.body!.data).toEqual([expect.objectContaining({ name: 'README.txt', path: '/model/README.txt', type: 'file', size: 7 })]);
+        const rootDir = await rest('GET', `/api/v1/gpu-storages/${src}/files?namespace=${NS}`);
+        expect(rootDir.body!.data).toEqual([expect.objectContaining({ name: 'model', path: '/model/', type: 'directory' })]);
+        const g = await gql(FILES, { name: src, path: '/model', file: '/model/README.txt' });
+        expect(g.errors).toBeUndefined();
+        expect(g.data.storage.files.edges.map((e: any) => e.node.name)).toEqual(['README.txt']);
+        expect(g.data.storage.file).toMatchObject({ path: '/model/README.txt', size: 7, head: 'seeded\n', complete: true });
+        const missing = await rest('GET', `/api/v1/gpu-storages/${src}/files/model/nope.txt?namespace=${NS}`);
+        expect(missing.status).toBe(404);
+        expect(missing.body!.error!.code).toBe('file_not_found');
+        // Hostile paths: 400, and nothing of the machine ever comes back.
+        for (const p of HOSTILE_PATHS) {
+          const r = await rawGet(app.url, `/api/v1/gpu-storages/${src}/files/${encodeForUrl(p)}?namespace=${NS}`);
+          const text = r.body;
+          expect(r.status, `REST ${JSON.stringify(p)}: ${text}`).toBe(400);
+          expect(text).not.toContain('root:x:0:0');
+          const q = await gql(FILES, { name: src, path: p, file: p });
+          expect(q.errors?.[0]?.extensions?.code, `GraphQL ${JSON.stringify(p)}`).toBe('INVALID_REQUEST');
+          expect(JSON.stringify(q)).not.toContain('root:x:0:0');
         }
 
         const svc = `storage-accessor-${src}`;

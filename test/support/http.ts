@@ -109,3 +109,23 @@ export async function collectSubscription<TResult, TVars>(
   }
   return results;
 }
+
+/**
+ * GET of a path sent exactly as written (node:http, no URL parsing), so dot segments and
+ * percent-escapes reach the server as a hostile client would send them (fetch resolves `..` and
+ * `%2E%2E` before sending). @returns status and body text.
+ */
+export async function rawGet(baseUrl: string, rawPath: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const { request } = await import('node:http');
+  const u = new URL(baseUrl);
+  return await new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: rawPath, method: 'GET', headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -23,6 +23,7 @@ export const ErrorCodeEnum = builder.enumType('ErrorCode', {
     'GPUSTORAGE_NOT_FOUND',
     'GPUUNIT_NOT_FOUND',
     'JOB_NOT_FOUND',
+    'FILE_NOT_FOUND',
     'OPERATOR_UNAVAILABLE',
     'INTERNAL_ERROR',
   ] as const,
