@@ -115,6 +115,16 @@ async function proxied(ctx: RequestContext, method: 'GET' | 'HEAD', path: string
 
 async function failFor(res: Awaited<ReturnType<typeof kubeStream>>, namespace: string, name: string, volumePath: string): Promise<never> {
   const text = await res.text().catch(() => '');
+  // The API server's own answer (a metav1.Status), not the accessor's: the proxy could not be used.
+  const status = apiServerStatus(res.headers.get('content-type'), text);
+  if (status) {
+    if (res.status === 403) {
+      throw new Error(`the service may not use the API server's service proxy (${status.message}); deploy/rbac/operator.yaml grants services/proxy get`);
+    }
+    // No such Service yet, or no ready endpoint behind it: the accessor is not serving.
+    if (res.status === 404 || res.status === 503) throw conflict(`the accessor of storage ${namespace}/${name} is not serving yet (${status.message}); try again when it is Ready`);
+    throw unavailable(`the API server's service proxy answered ${res.status}: ${status.message}`);
+  }
   if (res.status === 404) throw notFound('file_not_found', `${volumePath} does not exist in storage ${namespace}/${name}`);
   if (res.status === 403) throw conflict(`${volumePath} in storage ${namespace}/${name} cannot be read by the accessor (a symbolic link, or not readable by its user)`);
   if (res.status === 503 || res.status === 502) throw unavailable(`the accessor of storage ${namespace}/${name} did not answer (${res.status})`);
@@ -178,6 +188,16 @@ export async function statStorageFile(ctx: RequestContext, namespace: string, na
     ...(head !== undefined ? { head } : {}),
     complete: bytes.length >= total,
   };
+}
+
+function apiServerStatus(contentType: string | null, text: string): { message: string } | undefined {
+  if (!contentType?.includes('application/json')) return undefined;
+  try {
+    const body = JSON.parse(text) as { kind?: string; message?: string };
+    return body.kind === 'Status' ? { message: body.message ?? '' } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isText(contentType: string | undefined, bytes: Buffer): boolean {

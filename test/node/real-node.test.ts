@@ -33,6 +33,7 @@ import { eventually } from '../support/env';
 import { rawGet, restAt } from '../support/http';
 import type { StorageView } from '../../src/service/storage';
 import { HOSTILE_PATHS } from '../support/hostile-paths';
+import { forbiddenAnswers, SERVICE_ACCOUNT_USER, serviceAccountKubeconfig } from '../support/global-setup';
 
 const run = promisify(execFile);
 
@@ -151,11 +152,15 @@ describe('a real node: bytes written, served and copied', () => {
     cluster = await startLocalCluster({ name: `test-${process.pid}-node`, persistent: false, nodes: 1, realNode: true, log: (l) => process.stderr.write(`[node-cluster] ${l}\n`) });
     pki = join(cluster.dir, 'pki');
     await grantDevelopmentAccess(new Kube(loadKubeConfig(cluster.kubeconfig)));
-    app = await startApp({ kubeconfig: cluster.operatorKubeconfig, port: 0, prepareDeadlineSeconds: 300, auth: { requestsPerSecond: 5000 } });
+    // The service under the ServiceAccount of deploy/rbac/operator.yaml, as installed (file
+    // browsing needs its services/proxy rule).
+    app = await startApp({ kubeconfig: await serviceAccountKubeconfig(cluster), port: 0, prepareDeadlineSeconds: 300, auth: { requestsPerSecond: 5000 } });
   }, 900_000);
   afterAll(async () => {
     await app?.close(2000);
+    const refused = cluster ? forbiddenAnswers(cluster.auditLog, SERVICE_ACCOUNT_USER) : [];
     await cluster?.stop();
+    expect(refused, 'requests of the service refused by the API server').toEqual([]);
   });
 
   // rook-ceph-block here is kube-controller-manager's hostpath provisioner, which makes each

@@ -67,14 +67,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 }
 
-const SERVICE_ACCOUNT_USER = 'system:serviceaccount:gpu-runtime-system:gpu-runtime';
+export const SERVICE_ACCOUNT_USER = 'system:serviceaccount:gpu-runtime-system:gpu-runtime';
 
 /**
  * Applies deploy/namespaces.yaml and deploy/rbac/ (the service's ServiceAccount, ClusterRole and
  * Roles, the user roles) and writes a kubeconfig with a 12-hour TokenRequest token of the
  * ServiceAccount. @returns its path.
  */
-async function serviceAccountKubeconfig(cluster: LocalCluster): Promise<string> {
+export async function serviceAccountKubeconfig(cluster: LocalCluster): Promise<string> {
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const k = async (...args: string[]) => (await run(cluster.kubectl, [`--kubeconfig=${cluster.kubeconfig}`, ...args])).stdout;
   await k('apply', '-f', `${root}deploy/namespaces.yaml`);
@@ -90,7 +90,7 @@ async function serviceAccountKubeconfig(cluster: LocalCluster): Promise<string> 
 }
 
 /** Audit events of `user` answered 403, as `verb uri` lines. */
-function forbiddenAnswers(auditLog: string, user: string): string[] {
+export function forbiddenAnswers(auditLog: string, user: string): string[] {
   if (!existsSync(auditLog)) return [];
   return readFileSync(auditLog, 'utf8')
     .split('\n')
