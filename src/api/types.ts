@@ -58,6 +58,26 @@ export interface PrepareStatus {
   completionTime?: string;
   sourceUID?: string;
   lastFailure?: PrepareFailure;
+  /** The last {@link PREPARE_HISTORY_LIMIT} attempts, oldest first (the oldest is dropped first). */
+  history?: PrepareAttempt[];
+}
+
+/** How many attempts status.prepare.history keeps. */
+export const PREPARE_HISTORY_LIMIT = 5;
+
+/** One prepare attempt (one Job) in status.prepare.history. */
+export interface PrepareAttempt {
+  jobName: string;
+  /** The attempt's data digest (12 hex chars). */
+  digest: string;
+  startTime?: string;
+  /** When it ended; unset while it runs. */
+  completionTime?: string;
+  /** Pending or Running while it runs, then Succeeded or Failed. */
+  result: PreparePhase;
+  /** Why it failed (the Job's or the platform's reason). */
+  reason?: string;
+  exitCode?: number;
 }
 
 export interface AccessorStatus {

@@ -325,6 +325,12 @@ describe('a real node: bytes written, served and copied', () => {
         const ok = await whenStorage(name, (s) => s.phase === 'Ready', 'Ready after recover');
         expect(ok.prepareStatus.phase).toBe('Succeeded');
         expect(ok.prepareStatus.recoveryPhase).not.toBe('None');
+        // status.prepare.history: both attempts, the failed one with its reason and exit code.
+        expect(ok.prepareStatus.history?.map((h) => [h.result, h.exitCode])).toEqual([
+          ['Failed', 3],
+          ['Succeeded', undefined],
+        ]);
+        expect(ok.prepareStatus.history?.[0]).toMatchObject({ reason: 'BackoffLimitExceeded', digest: failed.prepareStatus.observedDigest });
       });
     });
   }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import { planStorage, currentDigest, POD_FAILURE_GRACE_MS, type StorageObservation } from '../../src/controllers/storage/status';
+import { planStorage, currentDigest, nextPrepareHistory, POD_FAILURE_GRACE_MS, type StorageObservation } from '../../src/controllers/storage/status';
 import { prepareJobName } from '../../src/api/naming';
-import type { GPUStorage, GPUStorageStatus } from '../../src/api/types';
+import type { GPUStorage, GPUStorageStatus, PrepareStatus } from '../../src/api/types';
 
 const NOW = '2026-11-30T10:00:00.000Z';
 
@@ -386,5 +386,44 @@ describe('conditions', () => {
     const first = plan({ storage: storage(), pvc: bound }).status;
     const later = planStorage({ storage: storage({}, first), pvc: bound, now: '2026-12-01T00:00:00.000Z' }).status;
     expect(cond(later, 'Ready')?.lastTransitionTime).toBe(NOW);
+  });
+});
+
+describe('status.prepare.history (nextPrepareHistory)', () => {
+  const attempt = (i: number, phase: PrepareStatus['phase'], extra: Partial<PrepareStatus> = {}): PrepareStatus => ({
+    phase,
+    recoveryPhase: 'None',
+    jobName: `storage-prepare-s-${String(i).padStart(12, '0')}`,
+    observedDigest: String(i).padStart(12, '0'),
+    startTime: `2026-01-01T00:0${i}:00Z`,
+    ...(phase === 'Succeeded' || phase === 'Failed' ? { completionTime: `2026-01-01T00:0${i}:30Z` } : {}),
+    ...extra,
+  });
+
+  it('records the current attempt once it has a Job, and updates it in place until it ends', () => {
+    expect(nextPrepareHistory(undefined, { phase: 'Pending', recoveryPhase: 'None', observedDigest: 'abc' })).toBeUndefined();
+    const running = nextPrepareHistory(undefined, attempt(1, 'Running'));
+    expect(running).toEqual([{ jobName: attempt(1, 'Running').jobName, digest: '000000000001', startTime: '2026-01-01T00:01:00Z', result: 'Running' }]);
+    const failed = nextPrepareHistory(
+      running,
+      attempt(1, 'Failed', { lastFailure: { reason: 'BackoffLimitExceeded', exitCode: 3, message: 'x', jobName: attempt(1, 'Failed').jobName, time: '2026-01-01T00:01:30Z' } }),
+    );
+    expect(failed).toEqual([
+      { jobName: attempt(1, 'Failed').jobName, digest: '000000000001', startTime: '2026-01-01T00:01:00Z', completionTime: '2026-01-01T00:01:30Z', result: 'Failed', reason: 'BackoffLimitExceeded', exitCode: 3 },
+    ]);
+    // The same status again changes nothing (an idle storage writes nothing).
+    expect(nextPrepareHistory(failed, attempt(1, 'Failed', { lastFailure: { reason: 'BackoffLimitExceeded', exitCode: 3, message: 'x', jobName: attempt(1, 'Failed').jobName, time: 't' } }))).toEqual(failed);
+    // The recovered attempt is appended; the failed one stays as it was.
+    const next = nextPrepareHistory(failed, attempt(2, 'Succeeded', { lastFailure: { reason: 'BackoffLimitExceeded', exitCode: 3, message: 'x', jobName: attempt(1, 'Failed').jobName, time: 't' } }));
+    expect(next?.map((a) => [a.result, a.reason, a.exitCode])).toEqual([
+      ['Failed', 'BackoffLimitExceeded', 3],
+      ['Succeeded', undefined, undefined],
+    ]);
+  });
+
+  it('keeps the last 5 attempts, dropping the oldest first', () => {
+    let h: ReturnType<typeof nextPrepareHistory>;
+    for (let i = 1; i <= 7; i++) h = nextPrepareHistory(h, attempt(i, 'Succeeded'));
+    expect(h?.map((a) => a.digest)).toEqual(['000000000003', '000000000004', '000000000005', '000000000006', '000000000007']);
   });
 });

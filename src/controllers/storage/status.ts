@@ -14,7 +14,7 @@ import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kuber
 import { ANNOTATIONS, DEFAULT_STORAGE_CLASS } from '../../api/constants';
 import { prepareDigest } from '../../api/digest';
 import { prepareJobName } from '../../api/naming';
-import type { Condition, GPUStorage, GPUStorageStatus, PrepareFailure, PrepareStatus, StoragePhase } from '../../api/types';
+import { PREPARE_HISTORY_LIMIT, type Condition, type GPUStorage, type GPUStorageStatus, type PrepareAttempt, type PrepareFailure, type PrepareStatus, type StoragePhase } from '../../api/types';
 import { planAccessor } from './accessor-status';
 import { condition, mergeConditions } from './conditions';
 import { failureMessage, jobOutcome, podFailure, podWaitingReason } from './job-status';
@@ -103,6 +103,33 @@ export function currentDigest(storage: GPUStorage): string | undefined {
   const p = storage.spec.prepare;
   if (!p || (!p.fromImage && !p.fromStorageName)) return undefined;
   return prepareDigest(p, recoveryNonce(storage));
+}
+
+/**
+ * status.prepare.history after this reconcile: the current attempt (once it has a Job) upserted by
+ * its Job name with its phase, times, and failure reason and exit code; earlier attempts as they
+ * were; the oldest dropped first beyond {@link PREPARE_HISTORY_LIMIT}. Pure and stable: an attempt
+ * that did not change yields the same list (an idle storage writes nothing).
+ */
+export function nextPrepareHistory(prev: PrepareAttempt[] | undefined, current: PrepareStatus): PrepareAttempt[] | undefined {
+  const list = [...(prev ?? [])];
+  if (current.jobName && current.observedDigest) {
+    const failed = current.phase === 'Failed' && current.lastFailure?.jobName === current.jobName ? current.lastFailure : undefined;
+    const entry: PrepareAttempt = {
+      jobName: current.jobName,
+      digest: current.observedDigest,
+      ...(current.startTime ? { startTime: current.startTime } : {}),
+      ...(FINAL.has(current.phase) && current.completionTime ? { completionTime: current.completionTime } : {}),
+      result: current.phase,
+      ...(failed ? { reason: failed.reason } : {}),
+      ...(failed?.exitCode !== undefined ? { exitCode: failed.exitCode } : {}),
+    };
+    const at = list.findIndex((a) => a.jobName === entry.jobName);
+    if (at >= 0) list[at] = entry;
+    else list.push(entry);
+  }
+  const kept = list.slice(-PREPARE_HISTORY_LIMIT);
+  return kept.length ? kept : undefined;
 }
 
 /**
@@ -318,7 +345,8 @@ export function planStorage(obs: StorageObservation): StoragePlan {
     prepare = { phase: 'NotRequested', recoveryPhase: 'None' };
   } else {
     const p = planPrepare(obs, digest, vol);
-    prepare = p.prepare;
+    const history = nextPrepareHistory(obs.storage.status?.prepare?.history, p.prepare);
+    prepare = { ...p.prepare, ...(history ? { history } : {}) };
     startJob = p.startJob;
     placement = p.placement;
     requeueAfterMs = p.requeueAfterMs;

@@ -21,7 +21,7 @@ import {
   validateCreateStorage,
   type StorageView,
 } from '../../service/storage';
-import type { AccessorStatus, GPUStorage, PrepareFailure, PrepareSpec, PrepareStatus } from '../../api/types';
+import type { AccessorStatus, GPUStorage, PrepareAttempt, PrepareFailure, PrepareSpec, PrepareStatus } from '../../api/types';
 import { INSTANCE_NAMESPACE } from '../../api/constants';
 import { listStorageFiles, statStorageFile, type FileEntry, type FileInfo } from '../../service/storage-files';
 import { namespaceName } from '../../service/validate';
@@ -55,6 +55,19 @@ const PrepareFailureType = builder.objectRef<PrepareFailure>('PrepareFailure').i
   }),
 });
 
+const PrepareAttemptType = builder.objectRef<PrepareAttempt>('PrepareAttempt').implement({
+  description: 'One prepare attempt (one Job).',
+  fields: (t) => ({
+    jobName: t.exposeString('jobName'),
+    digest: t.exposeString('digest'),
+    startTime: t.field({ type: 'DateTime', nullable: true, resolve: (a) => a.startTime }),
+    completionTime: t.field({ type: 'DateTime', nullable: true, resolve: (a) => a.completionTime }),
+    result: t.field({ type: PreparePhaseEnum, resolve: (a) => a.result }),
+    reason: t.exposeString('reason', { nullable: true }),
+    exitCode: t.exposeInt('exitCode', { nullable: true }),
+  }),
+});
+
 const PrepareStatusType = builder.objectRef<PrepareStatus>('PrepareStatus').implement({
   fields: (t) => ({
     phase: t.field({ type: PreparePhaseEnum, resolve: (p) => p.phase }),
@@ -66,6 +79,7 @@ const PrepareStatusType = builder.objectRef<PrepareStatus>('PrepareStatus').impl
     startTime: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.startTime }),
     completionTime: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.completionTime }),
     lastFailure: t.field({ type: PrepareFailureType, nullable: true, resolve: (p) => p.lastFailure }),
+    history: t.field({ type: [PrepareAttemptType], description: 'The last 5 attempts, oldest first.', resolve: (p) => p.history ?? [] }),
   }),
 });
 
