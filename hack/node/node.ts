@@ -441,10 +441,13 @@ current-context: local
     ],
     path.join(bins.kubeletBin, 'kubelet'),
   );
+  // Ready as posted by this kubelet: a persistent cluster's Node still says Ready from its last run.
+  const since = Math.floor(Date.now() / 1000) * 1000;
   await ctx.waitFor(kubelet, `ready (node ${REAL_NODE_NAME} Ready)`, async () => {
     try {
-      const out = await ctx.kubectlRun(['get', 'node', REAL_NODE_NAME, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-      return out.trim() === 'True';
+      const out = await ctx.kubectlRun(['get', 'node', REAL_NODE_NAME, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}']);
+      const [status, heartbeat] = out.trim().split(' ');
+      return status === 'True' && Date.parse(heartbeat ?? '') >= since;
     } catch {
       return false;
     }
