@@ -188,7 +188,7 @@ export class StorageController extends Controller {
         conditions: mergeConditions(prev?.conditions, [condition('Ready', false, 'StorageInvalidSpec', message)], storage.metadata.generation, now),
       };
       const ready = prev?.conditions?.find((c) => c.type === 'Ready');
-      if (ready?.reason !== 'StorageInvalidSpec' || ready.message !== message) await this.recorder.record(storage, 'Warning', 'StorageInvalidSpec', message);
+      if (ready?.reason !== 'StorageInvalidSpec' || ready.message !== message) this.recorder.record(storage, 'Warning', 'StorageInvalidSpec', message);
       await this.writeStatus(storage, status);
       return;
     }
@@ -255,7 +255,7 @@ export class StorageController extends Controller {
       try {
         const job = await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts, plan.placement));
         // Recorded here, not after the status write, so a lost status race never loses it.
-        await this.recorder.record(storage, 'Normal', 'PrepareStarted', `prepare job ${job.metadata?.name} started (attempt ${plan.status.prepare?.attempts ?? 1}${plan.status.prepare?.recoveryPhase === 'Running' ? ', recovery' : ''})`);
+        this.recorder.record(storage, 'Normal', 'PrepareStarted', `prepare job ${job.metadata?.name} started (attempt ${plan.status.prepare?.attempts ?? 1}${plan.status.prepare?.recoveryPhase === 'Running' ? ', recovery' : ''})`);
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
       }
@@ -288,7 +288,7 @@ export class StorageController extends Controller {
     );
 
     // 6. Events, once the status that records the transition is written.
-    for (const e of plan.events) await this.recorder.record(storage, e.type, e.reason, e.message);
+    for (const e of plan.events) this.recorder.record(storage, e.type, e.reason, e.message);
     return plan.requeueAfterMs ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
   }
 

@@ -202,7 +202,7 @@ export class UnitController extends Controller {
       log.debug({ key, phase: status.phase }, 'status updated');
       if (prev?.phase !== status.phase) {
         const ready = status.conditions?.find((c) => c.type === 'Ready');
-        await this.recorder.record(unit, status.phase === 'Failed' ? 'Warning' : 'Normal', ready?.reason ?? 'UnitPhase', `${status.phase}: ${ready?.message ?? ''}`);
+        this.recorder.record(unit, status.phase === 'Failed' ? 'Warning' : 'Normal', ready?.reason ?? 'UnitPhase', `${status.phase}: ${ready?.message ?? ''}`);
       }
     }
     return requeueAfterMs ? { requeueAfterMs } : undefined;
@@ -277,7 +277,7 @@ export class OperationController extends Controller {
         if (code === 400 || code === 422 || code === 403) {
           const error = `could not create stock unit ${STOCK_NAMESPACE}/${unitName}: ${kubeMessageOf(err)}`;
           await this.writeStatus(op, { phase: 'failed', error, objects: names.slice(0, i) });
-          await this.recorder.record(op, 'Warning', 'SeedFailed', error);
+          this.recorder.record(op, 'Warning', 'SeedFailed', error);
           return;
         }
         throw err;
@@ -285,6 +285,6 @@ export class OperationController extends Controller {
     }
     await this.writeStatus(op, { phase: 'succeeded', objects: names });
     opLog.info({ operationID: op.spec.operationID, units: names.length }, 'stock seeded');
-    await this.recorder.record(op, 'Normal', 'Seeded', `created ${names.length} stock unit(s): ${names[0]}${names.length > 1 ? ` … ${names.at(-1)}` : ''}`);
+    this.recorder.record(op, 'Normal', 'Seeded', `created ${names.length} stock unit(s): ${names[0]}${names.length > 1 ? ` … ${names.at(-1)}` : ''}`);
   }
 }
