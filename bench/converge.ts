@@ -17,7 +17,8 @@
  * Options: --storages N (default 200), --clients N (10), --mix simple|mixed (simple: image,
  * accessor off, as issue 14 measures; mixed: a tenth clones, a fifth with the accessor, as issue
  * 13 measures), --idle S (after convergence, force one resync and count writes for S seconds;
- * default 0: skipped), --out FILE (default bench/results/converge-<mix>-<N>.json).
+ * default 0: skipped), --cpu-prof DIR (the service writes a V8 CPU profile there when it stops),
+ * --out FILE (default bench/results/converge-<mix>-<N>.json).
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -39,6 +40,8 @@ const N = Number(arg('storages', '200'));
 const CLIENTS = Number(arg('clients', '10'));
 const MIX = arg('mix', 'simple') as 'simple' | 'mixed';
 const IDLE_S = Number(arg('idle', '0'));
+/** A directory for the service's V8 CPU profile (`node --cpu-prof`), written when it stops. */
+const PROFILE = arg('cpu-prof', '');
 const OUT = arg('out', `bench/results/converge-${MIX}-${N}.json`);
 const NS = 'runtime-instance';
 const CLASS = 'rook-ceph-block';
@@ -112,6 +115,26 @@ async function floor(): Promise<number> {
   }
 }
 
+/**
+ * Means (sum / count, in seconds) of the service's histograms that say where time goes: queue
+ * wait and reconcile time per controller (client-go's workqueue_* names), API round trips per
+ * verb (rest_client_request_duration_seconds), and the REST requests served.
+ */
+function meansFromMetrics(text: string): Record<string, { mean: number; count: number }> {
+  const sums = new Map<string, { sum: number; count: number }>();
+  for (const line of text.split('\n')) {
+    const m = /^(workqueue_queue_duration_seconds|workqueue_work_duration_seconds|rest_client_request_duration_seconds|http_request_duration_seconds)_(sum|count)\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
+    if (!m) continue;
+    const labels = Object.fromEntries([...m[3]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    const key = `${m[1]} ${labels.name ?? labels.verb ?? `${labels.method} ${labels.route ?? ''}`}`.trim();
+    const e = sums.get(key) ?? { sum: 0, count: 0 };
+    if (m[2] === 'sum') e.sum += Number(m[4]);
+    else e.count += Number(m[4]);
+    sums.set(key, e);
+  }
+  return Object.fromEntries([...sums].filter(([, e]) => e.count > 0).map(([k, e]) => [k, { mean: Number((e.sum / e.count).toFixed(4)), count: e.count }]));
+}
+
 interface Timeline {
   posted?: number;
   pvc?: number;
@@ -126,7 +149,10 @@ async function service() {
   const cluster = await benchCluster('service');
   const kube = adminKube(cluster.kubeconfig);
   await grantDevelopmentAccess(kube);
-  const svc = await startService(cluster.operatorKubeconfig);
+  const svc = await startService(cluster.operatorKubeconfig, {
+    ...(PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE}` } : {}),
+    ...(process.env.SEMI_SPACE_MB ? { NODE_OPTIONS: `--max-semi-space-size=${process.env.SEMI_SPACE_MB}` } : {}),
+  });
   const rssIdleMB = svc.rssMB();
   const t: Map<string, Timeline> = new Map();
   const at = (name: string | undefined): Timeline => {
@@ -213,6 +239,7 @@ async function service() {
   const ms = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
   const median = (xs: number[]) => percentile(xs, 50) / 1000;
   const perStorageReady = ms(steps.map((e) => (e.ready ?? NaN) - (e.posted ?? NaN)));
+  const breakdown = meansFromMetrics(await (await fetch(`${svc.url}/metrics`)).text());
   for (const w of watchers) w.stop();
   await svc.stop();
   await cluster.stop();
@@ -232,6 +259,8 @@ async function service() {
     rssIdleMB,
     idleWrites,
     sampleVersions: sample,
+    /** Means from the service's own /metrics over the run: where a storage's time goes. */
+    meanSeconds: breakdown,
   };
 }
 
@@ -260,7 +289,8 @@ const result = {
 };
 mkdirSync(`${repoRoot}bench/results`, { recursive: true });
 writeFileSync(resolve(repoRoot, OUT), JSON.stringify(result, null, 2) + '\n');
-const { writesByKind, minimumWritesPerStorage, sampleVersions, ...table } = result;
+const { writesByKind, minimumWritesPerStorage, sampleVersions, meanSeconds, ...table } = result;
+console.table(Object.entries(meanSeconds).map(([what, e]) => ({ what, meanSeconds: e.mean, count: e.count })));
 console.log(`versions of ${sampleVersions.length ? 's-00007' : '-'} seen by a watch:\n  ${sampleVersions.join('\n  ')}`);
 console.table(Object.entries(table).map(([k, v]) => ({ figure: k, value: typeof v === 'number' ? Number(v.toFixed(3)) : v })));
 console.table(Object.entries(writesByKind).map(([write, count]) => ({ write, count, perStorage: Number((count / N).toFixed(2)) })));

@@ -10,8 +10,6 @@
  * On a local cluster of its own, so the suite's in-process service (a leader of its own) does
  * not reconcile these storages too.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster } from '../../hack/cluster/cluster';
@@ -19,19 +17,12 @@ import { Kube, R } from '../../src/kube/resources';
 import type { GPUStorage } from '../../src/api/types';
 import { eventually } from '../support/env';
 import { auditWritesOf } from '../support/audit';
+import { startReplica, type Replica } from '../support/replica';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const tsx = `${root}node_modules/.bin/tsx`;
 const NS = 'runtime-instance';
 const STORAGES = 40;
 const OPERATOR_USER = 'gpu-runtime-operator';
 
-interface Replica {
-  name: string;
-  proc: ChildProcess;
-  url: string;
-  log: () => string;
-}
 
 describe('leadership lost: the leader frozen with SIGSTOP', () => {
   let cluster: LocalCluster;
@@ -39,17 +30,7 @@ describe('leadership lost: the leader frozen with SIGSTOP', () => {
   const replicas: Replica[] = [];
 
   async function replica(name: string): Promise<Replica> {
-    const proc = spawn(tsx, ['src/main.ts'], {
-      cwd: root,
-      env: { ...process.env, KUBECONFIG: cluster.operatorKubeconfig, PORT: '0', HOSTNAME: name, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group: tsx runs the service in a child; signals reach both
-    });
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
-    proc.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
-    const url = await eventually(() => /GraphQL[^\n]*?(http:\/\/[\d.:]+)\/graphql/.exec(out)?.[1], `${name} prints its URL`, 90_000);
-    const r = { name, proc, url, log: () => out };
+    const r = await startReplica(cluster.operatorKubeconfig, { HOSTNAME: name, LOG_LEVEL: 'info' });
     replicas.push(r);
     return r;
   }
@@ -65,12 +46,8 @@ describe('leadership lost: the leader frozen with SIGSTOP', () => {
   }, 180_000);
   afterAll(async () => {
     for (const r of replicas) {
-      try {
-        process.kill(-r.proc.pid!, 'SIGCONT');
-        process.kill(-r.proc.pid!, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
+      r.signal('SIGCONT');
+      r.signal('SIGKILL');
     }
     await cluster?.stop();
   });
@@ -96,7 +73,7 @@ describe('leadership lost: the leader frozen with SIGSTOP', () => {
     const ready = (await storages()).filter((s) => s.status?.phase === 'Ready').length;
     expect(ready).toBeLessThan(STORAGES);
     const tStop = Date.now();
-    process.kill(-a.proc.pid!, 'SIGSTOP');
+    a.signal('SIGSTOP');
 
     const taken = await eventually(async () => {
       const h = await holder();
@@ -109,7 +86,7 @@ describe('leadership lost: the leader frozen with SIGSTOP', () => {
 
     await eventually(async () => (await storages()).every((s) => s.status?.phase === 'Ready'), 'replica-b finishes every storage', 120_000, 500);
     const tCont = Date.now();
-    process.kill(-a.proc.pid!, 'SIGCONT');
+    a.signal('SIGCONT');
     // Its elector's next tick sees another holder; its in-flight reconciles meet the guard.
     await eventually(() => /"leading":false/.test(a.log()), 'replica-a logs that it stopped leading', 20_000, 200);
     await new Promise((r) => setTimeout(r, 3000));
