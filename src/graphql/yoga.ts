@@ -9,6 +9,7 @@ import { useAvailability } from './availability';
 import type { Server as HttpServer } from 'node:http';
 import { createYoga, type GraphiQLOptions, type YogaServerInstance } from 'graphql-yoga';
 import { GraphQLError, type ExecutionArgs, type ValidationContext } from 'graphql';
+import { dropSlowConsumers, slowConsumerOptionsFromEnv, type SlowConsumerOptions } from './slow-consumer';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
@@ -197,7 +198,12 @@ function withoutHttpExtension(e: GraphQLError): GraphQLError {
  * context, execute, subscribe), so the same limits and masking apply as over HTTP.
  * @returns a function that closes the WebSocket server and its connections.
  */
-export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<ServerContext, GraphQLContext>, auth: Auth, maxPayloadBytes = 1 << 20): () => Promise<void> {
+export function attachGraphQLWs(
+  server: HttpServer,
+  yoga: YogaServerInstance<ServerContext, GraphQLContext>,
+  auth: Auth,
+  { maxPayloadBytes = 1 << 20, slowConsumers = slowConsumerOptionsFromEnv() }: { maxPayloadBytes?: number; slowConsumers?: SlowConsumerOptions } = {},
+): () => Promise<void> {
   const wss = new WebSocketServer({
     server,
     path: yoga.graphqlEndpoint,
@@ -281,7 +287,10 @@ export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<Ser
     },
     wss,
   );
+  // Clients that stopped reading are closed with 4008 (src/graphql/slow-consumer.ts).
+  const stopDropping = dropSlowConsumers(wss, slowConsumers);
   return async () => {
+    stopDropping();
     await disposable.dispose();
     await new Promise<void>((r) => wss.close(() => r()));
   };
