@@ -18,6 +18,7 @@ import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/clien
 import { kubeRequest } from './http';
 import { statusCodeOf, retryAfterSecondsOf } from './errors';
 import { logger } from '../logger';
+import { ALL, IndexedStore, type IndexFunc, type SortedEntry, type SortKeyFunc } from './store';
 
 export type InformerEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -30,7 +31,7 @@ export interface InformerEvent<T> {
 
 export type InformerListener<T> = (event: InformerEvent<T>) => void;
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubernetesObject> {
   /** Collection path across namespaces, e.g. `/apis/batch/v1/jobs`. */
   path: string;
   apiVersion: string;
@@ -41,7 +42,17 @@ export interface InformerOptions {
   timeoutSeconds?: number;
   /** A watch silent (no event, no bookmark) this long is aborted and restarted (default timeoutSeconds + 30 s). */
   inactivityTimeoutMs?: number;
+  /**
+   * Indexes of the cache besides the built-in {@link NAMESPACE_INDEX} (index name → index
+   * function; see ./store.ts). Kept in step on every event and relist.
+   */
+  indexers?: Record<string, IndexFunc<T>>;
+  /** Order of sorted views within a bucket (default: by name; see ./store.ts `sorted`). */
+  sortKey?: SortKeyFunc<T>;
 }
+
+/** The built-in index of every informer: the object's namespace (cluster-scoped objects are not in it). */
+export const NAMESPACE_INDEX = 'namespace';
 
 /** Health of one informer, exposed in readiness and /api/v1/health. */
 export interface InformerHealth {
@@ -76,7 +87,7 @@ interface ListResponse<T> {
 }
 
 export class Informer<T extends KubernetesObject> {
-  private readonly cache = new Map<string, T>();
+  private readonly cache: IndexedStore<T>;
   private readonly listeners = new Set<InformerListener<T>>();
   private readonly syncWaiters: (() => void)[] = [];
   private generation = 0;
@@ -92,9 +103,11 @@ export class Informer<T extends KubernetesObject> {
 
   constructor(
     private readonly kc: KubeConfig,
-    readonly options: InformerOptions,
+    readonly options: InformerOptions<T>,
   ) {
     this.log = logger.child({ informer: options.kind });
+    const byNamespace: IndexFunc<T> = (o) => (o.metadata?.namespace ? [o.metadata.namespace] : []);
+    this.cache = new IndexedStore<T>(objectKey, { [NAMESPACE_INDEX]: byNamespace, ...options.indexers }, options.sortKey ?? ((o) => o.metadata?.name ?? ''));
   }
 
   /** Starts the list-watch loop. Idempotent while running. */
@@ -132,10 +145,53 @@ export class Informer<T extends KubernetesObject> {
     return this.cache.get(namespace ? `${namespace}/${name}` : name);
   }
 
-  /** Cached objects, optionally of one namespace. Do not mutate them. */
+  /**
+   * Cached objects, optionally of one namespace (through the namespace index: O(objects of the
+   * namespace)). Without a namespace it copies the whole cache: use it only where every object is
+   * wanted; {@link values} iterates without copying. Do not mutate the objects.
+   */
   list(namespace?: string): T[] {
-    const all = [...this.cache.values()];
-    return namespace ? all.filter((o) => o.metadata?.namespace === namespace) : all;
+    return namespace ? this.cache.byIndex(NAMESPACE_INDEX, namespace) : [...this.cache.values()];
+  }
+
+  /** Every cached object, without a copy (do not mutate the objects). */
+  values(): IterableIterator<T> {
+    return this.cache.values();
+  }
+
+  /** How many objects are cached. */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** Increases on every change of the cache (memoisation of derived data). */
+  get version(): number {
+    return this.cache.version;
+  }
+
+  /** Cached objects whose `index` function yields `value` (O(bucket)). @throws on an unknown index. */
+  byIndex(index: string, value: string): T[] {
+    return this.cache.byIndex(index, value);
+  }
+
+  /** How many cached objects `index` holds under `value` (`''` as index: all of them). */
+  count(index: string, value: string): number {
+    return this.cache.count(index, value);
+  }
+
+  /** Values of `index` that hold at least one object (e.g. the namespaces of {@link NAMESPACE_INDEX}). */
+  indexValues(index: string): string[] {
+    return this.cache.indexValues(index);
+  }
+
+  /** The keys under `value` of `index` (`''`: all objects) in sort order; cached until the bucket changes. */
+  sorted(index: string, value?: string): readonly SortedEntry[] {
+    return this.cache.sorted(index || ALL, value);
+  }
+
+  /** The cached object of a store key (`namespace/name`). */
+  getByKey(key: string): T | undefined {
+    return this.cache.get(key);
   }
 
   /**
@@ -160,6 +216,7 @@ export class Informer<T extends KubernetesObject> {
     });
   }
 
+  /** Every cached key (a copy). */
   keys(): string[] {
     return [...this.cache.keys()];
   }
@@ -259,18 +316,12 @@ export class Informer<T extends KubernetesObject> {
     if (gen !== this.generation) return;
     this.lastActivity = Date.now();
     this.resourceVersion = rv;
-    for (const [key, old] of this.cache) {
-      if (!fresh.has(key)) {
-        this.cache.delete(key);
-        this.emit({ type: 'DELETED', object: old, old });
-      }
-    }
-    for (const [key, obj] of fresh) {
-      const old = this.cache.get(key);
-      this.cache.set(key, obj);
-      if (!old) this.emit({ type: 'ADDED', object: obj });
-      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit({ type: 'MODIFIED', object: obj, old });
-    }
+    // The store (and its indexes) is replaced first, then the differences are announced: a
+    // listener reading the cache sees the list's state.
+    const diff = this.cache.replace(fresh.values(), (old, obj) => old.metadata?.resourceVersion !== obj.metadata?.resourceVersion);
+    for (const old of diff.deleted) this.emit({ type: 'DELETED', object: old, old });
+    for (const obj of diff.added) this.emit({ type: 'ADDED', object: obj });
+    for (const [old, obj] of diff.updated) this.emit({ type: 'MODIFIED', object: obj, old });
     this.lastError = undefined;
     this.notServed = false;
     if (!this.synced) {
@@ -327,7 +378,7 @@ export class Informer<T extends KubernetesObject> {
               this.cache.delete(key);
               this.emit({ type: 'DELETED', object: obj, old: old ?? obj });
             } else {
-              this.cache.set(key, obj);
+              this.cache.upsert(obj);
               this.emit({ type: old ? 'MODIFIED' : 'ADDED', object: obj, old });
             }
           },
