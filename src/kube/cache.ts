@@ -44,6 +44,8 @@ export const INDEX = {
   sourceStock: 'sourceStock',
   /** Units: the namespace of active units (not in runtime-stock) not being deleted: what lists of units show. */
   activeNamespace: 'activeNamespace',
+  /** Units: stock units (runtime-stock) not being deleted: `''` for every one, `spec:<specName>` by spec. */
+  stockSpec: 'stockSpec',
   /** Storages: `namespace/<source>` of a clone's spec.prepare.fromStorageName. */
   cloneSource: 'cloneSource',
   /** Storages: status.phase (`Pending` when unset, as the view shows it). */
@@ -87,6 +89,7 @@ export const unitIndexers: Record<string, IndexFunc<GPUUnit & KubernetesObject>>
     return u.metadata.namespace !== STOCK_NAMESPACE && name ? [`${u.metadata.annotations?.[ANNOTATIONS.sourceStockNamespace] || STOCK_NAMESPACE}/${name}`] : [];
   },
   [INDEX.activeNamespace]: (u) => (activeUnit(u) ? [ns(u)] : []),
+  [INDEX.stockSpec]: (u) => (u.metadata.namespace === STOCK_NAMESPACE && !u.metadata.deletionTimestamp ? ['', `spec:${u.spec?.specName}`] : []),
 };
 
 /**
