@@ -56,12 +56,17 @@ export async function watchAuthorized<T extends KubernetesObject>(
       })
       .catch(() => asking.delete(ns));
   };
-  stream = informerStream(informer, (o) => {
-    if (!filter(o)) return false;
-    if (visible === 'all' || visible.has(nsOf(o))) return true;
-    discover(nsOf(o));
-    return false;
-  });
+  stream = informerStream(
+    informer,
+    (o) => {
+      if (!filter(o)) return false;
+      if (visible === 'all' || visible.has(nsOf(o))) return true;
+      discover(nsOf(o));
+      return false;
+    },
+    // The informer's hub offers this stream only the events of its scope (./stream.ts).
+    { route: { namespace: scope.namespace, name: scope.namespace ? scope.name : undefined } },
+  );
   const recheck = async () => {
     try {
       if (scope.namespace) {
