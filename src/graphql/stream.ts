@@ -191,7 +191,8 @@ export function informerStream<T extends KubernetesObject>(
   });
   // The current state: references taken now, replayed before the queued changes.
   const initial: T[] = [];
-  for (const obj of route?.namespace ? informer.list(route.namespace) : informer.list()) if (filter(obj)) initial.push(obj);
+  const current = route?.namespace && route.name ? [informer.get(route.namespace, route.name)].filter((o): o is T => !!o) : route?.namespace ? informer.list(route.namespace) : informer.list();
+  for (const obj of current) if (filter(obj)) initial.push(obj);
   let replayed = 0;
   const kind = informer.options?.kind ?? 'unknown';
   liveStreams.inc({ kind });

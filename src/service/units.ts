@@ -401,7 +401,8 @@ function mapKubeError(err: unknown): never {
 async function claimStock(ctx: ServiceContext, specName: string): Promise<{ stock: UnitObject; claimID: string }> {
   const claimID = randomUUID();
   const consumed = consumedStock(ctx);
-  const cached = consumableStock(ctx.cache.units.list(STOCK_NAMESPACE), specName, Date.now(), consumed) as UnitObject[];
+  // Stock units of the spec, from the stock-by-spec index (not every stock unit).
+  const cached = consumableStock(ctx.cache.units.byIndex(INDEX.stockSpec, `spec:${specName}`), specName, Date.now(), consumed) as UnitObject[];
   const won = await claimFirst(ctx, cached, specName, consumed, claimID);
   if (won) return won;
   // The cache may lag behind the API server (a claim just released, a unit just Ready): look once

@@ -10,7 +10,11 @@ import type { Informer, InformerEvent, InformerListener } from '../../src/kube/i
 function source(initial: KubernetesObject[] = []) {
   const listeners = new Set<InformerListener<KubernetesObject>>();
   return {
-    informer: { on: (l: InformerListener<KubernetesObject>) => (listeners.add(l), () => listeners.delete(l)), list: () => initial } as unknown as Informer<KubernetesObject>,
+    informer: {
+      on: (l: InformerListener<KubernetesObject>) => (listeners.add(l), () => listeners.delete(l)),
+      list: () => initial,
+      get: (ns: string, name: string) => initial.find((o) => o.metadata?.namespace === ns && o.metadata?.name === name),
+    } as unknown as Informer<KubernetesObject>,
     emit: (e: InformerEvent<KubernetesObject>) => listeners.forEach((l) => l(e)),
     listeners,
   };

@@ -42,8 +42,8 @@ export function isUnitRunning(cache: ClusterCache, namespace: string, unitName: 
   const deployment = cache.deployments.get(namespace, unitDeploymentName(unitName));
   if ((deployment?.spec?.replicas ?? 0) > 0 && !deployment?.metadata?.deletionTimestamp) return true;
   return cache.pods
-    .list(namespace)
-    .some((p) => p.metadata?.labels?.[LABELS.unit] === unitName && !p.metadata?.deletionTimestamp && !!p.spec?.nodeName && (p.status?.phase === 'Running' || p.status?.phase === 'Pending'));
+    .byIndex(INDEX.unitLabel, `${namespace}/${unitName}`)
+    .some((p) => !p.metadata?.deletionTimestamp && !!p.spec?.nodeName && (p.status?.phase === 'Running' || p.status?.phase === 'Pending'));
 }
 
 /**
