@@ -5,25 +5,27 @@
  * real through the Kubernetes API (admin identity, high concurrency; 500 first, to time it):
  * 10 tenant namespaces × 1,000 GPUStorages (each with a Ready status written through the status
  * subresource, and its PVC, of a class nobody provisions), and 2,000 active GPUUnits (200 per
- * namespace, each mounting one storage). The service runs in this process without controllers
- * (nothing reconciles: the read path alone is measured), as the anonymous caller bound to
- * gpu-runtime-tenant in the 10 namespaces (so a list across namespaces asks RBAC per namespace).
+ * namespace, each mounting one storage). The service runs in a process of its own
+ * (bench/serve.ts) without controllers (nothing reconciles: the read path alone is measured),
+ * started before the objects are created (its informers take them in as they come); requests are
+ * the anonymous caller's, bound to gpu-runtime-tenant in the 10 namespaces (so a list across
+ * namespaces asks RBAC once per namespace, decisions cached 10 s).
  *
  * Rows: `storages(first: 100)` paged through all 10,000 (one row per page request); one GraphQL
  * query of 1,000 storages with `mountedBy` and `mountedByUnits`; the REST list of 1,000 storages
- * (mountedBy in every view); REST pages of 100 through one namespace. For each: p50/p99 in ms and
- * the requests the service made to kube-apiserver meanwhile (`rest_client_requests_total`): GETs
- * (reads that missed the cache: goal 0) and POSTs (SubjectAccessReviews of the RBAC check, cached
- * 10 s). RSS of this process (service + benchmark client) before seeding and with everything cached.
+ * (mountedBy in every view); REST pages of 100 through every storage. For each: p50/p99 in ms and
+ * the requests the service sent to kube-apiserver meanwhile, by kind (bench/serve.ts): `other`
+ * (a read that missed the cache: goal 0), `authz` (SubjectAccessReviews of the RBAC check),
+ * `probe` (the availability probe, GET /readyz every 2 s, whatever the load). The service's RSS
+ * and heap (after a forced GC) before seeding and with everything cached.
  * Writes bench/results/reads.json.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { startLocalCluster } from '../hack/cluster/cluster';
-import { loadKubeConfig, startApp } from '../src/app';
+import { loadKubeConfig } from '../src/app';
 import { grantDevelopmentAccess } from '../src/auth/roles';
 import { Kube, R } from '../src/kube/resources';
-import { metricsRegistry } from '../src/metrics';
-import { quantiles, rssMiB, runPool, seedClaims, seedStorages, unitObject } from './seed';
+import { quantiles, rssMiB, runPool, seedClaims, seedStorages, startService, unitObject, type ServiceStats } from './seed';
 
 const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 10);
 const PER_NS = Number(process.env.BENCH_STORAGES_PER_NS ?? 1000);
@@ -31,19 +33,12 @@ const UNITS_PER_NS = Number(process.env.BENCH_UNITS_PER_NS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 30);
 
-/** Requests the service made to kube-apiserver so far, by method. */
-async function apiCalls(): Promise<Record<string, number>> {
-  const m = (await metricsRegistry.getSingleMetric('rest_client_requests_total')?.get())?.values ?? [];
-  const out: Record<string, number> = {};
-  for (const v of m) out[String(v.labels.method)] = (out[String(v.labels.method)] ?? 0) + v.value;
+/** API requests of the service between two stats. */
+function diff(a: ServiceStats, b: ServiceStats): ServiceStats['api'] {
+  const out = { ...b.api };
+  for (const k of Object.keys(out) as (keyof ServiceStats['api'])[]) out[k] -= a.api[k];
   return out;
 }
-function diff(a: Record<string, number>, b: Record<string, number>): { GET: number; POST: number; other: number } {
-  const d = (k: string) => (b[k] ?? 0) - (a[k] ?? 0);
-  const other = Object.keys(b).filter((k) => k !== 'GET' && k !== 'POST').reduce((n, k) => n + d(k), 0);
-  return { GET: d('GET'), POST: d('POST'), other };
-}
-const gc = () => (global.gc?.(), global.gc?.());
 
 const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
 const nsName = (i: number) => `bench-reads-${String(i).padStart(2, '0')}`;
@@ -54,12 +49,9 @@ try {
   const namespaces = Array.from({ length: NAMESPACES }, (_, i) => nsName(i));
   for (const ns of namespaces) await admin.create(R.namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await grantDevelopmentAccess(admin, { tenant: namespaces, stock: [] });
-  process.env.LOG_LEVEL ??= 'warn';
-  const app = await startApp({ kubeconfig: cluster.operatorKubeconfig, port: 0, controllers: false, auth: { requestsPerSecond: 0 }, graphql: { maxCost: 1_000_000 } });
+  const app = await startService(cluster.operatorKubeconfig);
   try {
-    gc();
-    const rssEmpty = rssMiB();
-    const heapEmpty = process.memoryUsage().heapUsed;
+    const empty = await app.stats();
 
     // How long creating objects for real takes: 500 first, then the rest.
     const first = names('s', 500);
@@ -75,11 +67,14 @@ try {
     }
     const seedMs = performance.now() - t0 + first500Ms;
     const total = NAMESPACES * PER_NS;
-    const cache = app.svc.cache;
-    const deadline = Date.now() + 120_000;
-    while ((cache.storages.size < total || cache.units.size < NAMESPACES * UNITS_PER_NS || cache.pvcs.size < total) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    const cached = { storages: cache.storages.size, units: cache.units.size, pvcs: cache.pvcs.size };
-    console.log('cached:', cached);
+    let st = await app.stats();
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline; st = await app.stats()) {
+      if (st.cached.storages >= total && st.cached.units >= NAMESPACES * UNITS_PER_NS && st.cached.pvcs >= total) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const cached = st.cached;
+    const loaded = st;
+    console.log('cached:', cached, `service RSS ${st.rssMiB} MiB, heap ${st.heapUsedMiB} MiB`);
 
     const gqlQuery = async (query: string, variables: Record<string, unknown>) => {
       const r = await fetch(`${app.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
@@ -94,14 +89,15 @@ try {
       return body;
     };
 
-    const rows: Record<string, ReturnType<typeof quantiles> & { apiGET: number; apiPOST: number; apiOther: number; note?: string }> = {};
-    const measure = async (row: string, runs: () => AsyncGenerator<number>, note?: string) => {
-      gc();
-      const before = await apiCalls();
+    const rows: Record<string, ReturnType<typeof quantiles> & { apiOther: number; apiAuthz: number; apiProbe: number; seconds: number }> = {};
+    const measure = async (row: string, runs: () => AsyncGenerator<number>) => {
+      const before = await app.stats();
+      const t = performance.now();
       const times: number[] = [];
       for await (const ms of runs()) times.push(ms);
-      const d = diff(before, await apiCalls());
-      rows[row] = { ...quantiles(times), apiGET: d.GET, apiPOST: d.POST, apiOther: d.other, ...(note ? { note } : {}) };
+      const seconds = +((performance.now() - t) / 1000).toFixed(1);
+      const d = diff(before, await app.stats());
+      rows[row] = { ...quantiles(times), apiOther: d.other + d.list, apiAuthz: d.authz, apiProbe: d.probe, seconds };
     };
 
     const pageQuery = `query P($first: Int, $after: String) { storages(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { name namespace phase size mountedBy } } } }`;
@@ -159,9 +155,7 @@ try {
       }
     });
     console.table(rows);
-    gc();
-    const rssCached = rssMiB();
-    const heapCached = process.memoryUsage().heapUsed;
+    const end = await app.stats();
     const result = {
       benchmark: 'reads',
       date: new Date().toISOString(),
@@ -182,17 +176,19 @@ try {
       rowsMs: rows,
       listP50Ms1000WithMountedBy: rows['GraphQL 1,000 storages with mountedBy + mountedByUnits (one query)']!.p50,
       restListP50Ms1000: rows['REST GET /api/v1/gpu-storages?namespace= (1,000 views with mountedBy)']!.p50,
-      apiGETsDuringReads: Object.values(rows).reduce((n, r) => n + r.apiGET, 0),
-      apiPOSTsDuringReads: Object.values(rows).reduce((n, r) => n + r.apiPOST, 0),
-      rssMiB: { empty: rssEmpty, cached: rssCached, note: 'this process: service + benchmark client; after two forced GCs' },
-      heapUsedMiB: { empty: +(heapEmpty / 2 ** 20).toFixed(1), cached: +(heapCached / 2 ** 20).toFixed(1) },
+      apiCallsDuringReads: Object.values(rows).reduce((n, r) => n + r.apiOther, 0),
+      authzCallsDuringReads: Object.values(rows).reduce((n, r) => n + r.apiAuthz, 0),
+      probeCallsDuringReads: Object.values(rows).reduce((n, r) => n + r.apiProbe, 0),
+      otherApiPathsSinceStart: end.otherPaths,
+      serviceRssMiB: { empty: empty.rssMiB, cached: loaded.rssMiB, afterReads: end.rssMiB, note: 'the service process (bench/serve.ts), after a forced GC; /proc VmRSS now: ' + rssMiB(app.pid) },
+      serviceHeapUsedMiB: { empty: empty.heapUsedMiB, cached: loaded.heapUsedMiB, afterReads: end.heapUsedMiB },
       targets: { listP50Ms: 100, apiCalls: 0, rssMiB: 300 },
     };
     mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
     writeFileSync(new URL('./results/reads.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
     console.log(JSON.stringify(result, null, 2));
   } finally {
-    await app.close();
+    await app.stop();
   }
 } finally {
   await cluster.stop();

@@ -3,6 +3,7 @@
  * memory figures, a bounded-concurrency runner, and seeding real objects into the local cluster
  * through the Kubernetes API (admin identity) with high concurrency.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, COMMON_LABELS, LABELS } from '../src/api/constants';
@@ -93,4 +94,50 @@ export async function seedClaims(kube: Kube, ns: string, names: string[], concur
       spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName: 'bench-unprovisioned' },
     }),
   );
+}
+
+/** What bench/serve.ts reports on SIGUSR2. */
+export interface ServiceStats {
+  rssMiB: number;
+  heapUsedMiB: number;
+  cached: { storages: number; units: number; pvcs: number };
+  api: Record<'probe' | 'authz' | 'watch' | 'list' | 'other', number>;
+  otherPaths: Record<string, number>;
+}
+
+/** The service of bench/serve.ts running in a child process. */
+export interface ServiceProcess {
+  url: string;
+  pid: number;
+  /** Forces a GC in the service and returns its memory and API request counts. */
+  stats(): Promise<ServiceStats>;
+  stop(): Promise<void>;
+}
+
+/** Starts bench/serve.ts (`--expose-gc`) against `kubeconfig`; resolves once it serves. */
+export async function startService(kubeconfig: string): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./serve.ts', import.meta.url).pathname, kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buf = '';
+  const waiters: ((s: ServiceStats) => void)[] = [];
+  let resolveUrl: (u: string) => void;
+  const url = new Promise<string>((resolve, reject) => {
+    resolveUrl = resolve;
+    child.on('exit', (code) => reject(new Error(`bench/serve.ts exited with ${code}`)));
+  });
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.startsWith('URL ')) resolveUrl(line.slice(4).trim());
+      else if (line.startsWith('STATS ')) waiters.shift()?.(JSON.parse(line.slice(6)) as ServiceStats);
+    }
+  });
+  return {
+    url: await url,
+    pid: child.pid!,
+    stats: () => new Promise<ServiceStats>((r) => (waiters.push(r), child.kill('SIGUSR2'))),
+    stop: () => new Promise<void>((r) => (child.once('exit', () => r()), child.kill('SIGTERM'))),
+  };
 }

@@ -5,7 +5,7 @@
  * the service's RSS.
  *
  * A local cluster (real kube-apiserver); 100 real GPUStorages in one namespace; the service in a
- * process of its own (bench/subscriptions/serve.ts: no controllers, so only the benchmark changes
+ * process of its own (bench/serve.ts: no controllers, so only the benchmark changes
  * status); the subscribers in two worker threads of this process (bench/subscriptions/client.mjs,
  * one connection and one subscription each, all as the anonymous caller bound to
  * gpu-runtime-tenant there); the raw watch (client-node Watch, admin identity) in the main thread.
@@ -16,7 +16,6 @@
  * own latency from the write's answer is reported beside it. RSS and CPU of the service process
  * are sampled every second from /proc. Writes bench/results/subscriptions.json.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Watch } from '@kubernetes/client-node';
@@ -24,7 +23,7 @@ import { startLocalCluster } from '../hack/cluster/cluster';
 import { loadKubeConfig } from '../src/app';
 import { grantDevelopmentAccess } from '../src/auth/roles';
 import { Kube, R } from '../src/kube/resources';
-import { quantiles, rssMiB, seedStorages } from './seed';
+import { quantiles, rssMiB, seedStorages, startService, type ServiceProcess } from './seed';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const WORKERS = Number(process.env.BENCH_CLIENT_WORKERS ?? 2);
@@ -41,7 +40,7 @@ function cpuSeconds(pid: number): number {
 }
 
 const cluster = await startLocalCluster({ name: 'bench-subs', persistent: false, log: () => undefined });
-let server: ReturnType<typeof spawn> | undefined;
+let server: ServiceProcess | undefined;
 try {
   const kc = loadKubeConfig(cluster.kubeconfig);
   const admin = new Kube(kc);
@@ -51,17 +50,8 @@ try {
   await seedStorages(admin, NS, names, 32);
 
   // The service, in its own process.
-  server = spawn(process.execPath, ['--import', 'tsx', new URL('./subscriptions/serve.ts', import.meta.url).pathname, cluster.operatorKubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server!.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /URL (\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    server!.on('exit', (code) => reject(new Error(`service exited with ${code}: ${out.slice(-500)}`)));
-  });
-  const pid = server.pid!;
+  server = await startService(cluster.operatorKubeconfig);
+  const { url, pid } = server;
   const rssIdle = rssMiB(pid);
 
   // The raw watch: arrival time of every resourceVersion of the namespace's storages.
@@ -159,7 +149,7 @@ try {
     clientErrors: results.reduce((n, r) => n + r.errors, 0),
     latencyMs: table,
     overheadP99Ms: table['service → client, over the raw watch (per delivery)'].p99,
-    serviceRssMiB: { idle: rssIdle, subscribed: rssSubscribed, maxWhileDriving: Math.max(...rss), end: rssEnd },
+    serviceRssMiB: { idle: rssIdle, subscribed: rssSubscribed, maxWhileDriving: Math.max(...rss), end: rssEnd, endAfterGC: (await server.stats()).rssMiB },
     serviceCpuCoresWhileDriving: +(cpuUsed / (driveSeconds + 5)).toFixed(2),
     benchProcessRssMiB: rssMiB(),
     targets: { overheadP99Ms: 20 },
@@ -168,7 +158,6 @@ try {
   writeFileSync(new URL('./results/subscriptions.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify(result, null, 2));
 } finally {
-  server?.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 1000));
+  await server?.stop();
   await cluster.stop();
 }
