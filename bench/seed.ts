@@ -4,6 +4,7 @@
  * through the Kubernetes API (admin identity) with high concurrency.
  */
 import { spawn } from 'node:child_process';
+import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, COMMON_LABELS, LABELS } from '../src/api/constants';
@@ -114,9 +115,17 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-/** Starts bench/serve.ts (`--expose-gc`) against `kubeconfig`; resolves once it serves. */
+/**
+ * Starts bench/serve.ts against `kubeconfig`, bundled first with esbuild as `npm run build`
+ * bundles the service (packages external) and run by plain `node --expose-gc`, so its memory is
+ * the deployed service's, not tsx's (its TypeScript loader alone holds tens of MiB). Resolves once
+ * it serves.
+ */
 export async function startService(kubeconfig: string): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', new URL('./serve.ts', import.meta.url).pathname, kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const root = new URL('..', import.meta.url).pathname;
+  const outfile = `${root}.cache/bench/serve.mjs`;
+  await build({ absWorkingDir: root, entryPoints: ['bench/serve.ts'], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node22', packages: 'external', logLevel: 'warning' });
+  const child = spawn(process.execPath, ['--expose-gc', outfile, kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
   let buf = '';
   const waiters: ((s: ServiceStats) => void)[] = [];
   let resolveUrl: (u: string) => void;

@@ -54,11 +54,31 @@ try {
   const { url, pid } = server;
   const rssIdle = rssMiB(pid);
 
-  // The raw watch: arrival time of every resourceVersion of the namespace's storages.
+  // The raw watch: arrival time of every resourceVersion of the namespace's storages (restarted
+  // from the last resourceVersion seen if it ends; client-node's 30 s inactivity abort raised).
   const raw = new Map<number, number>();
-  const rawWatch = await new Watch(kc).watch(`/apis/runtime.lokiwager.io/v1alpha1/namespaces/${NS}/gpustorages`, { allowWatchBookmarks: false }, (type: string, obj: { metadata?: { resourceVersion?: string } }) => {
-    if (type === 'MODIFIED') raw.set(Number(obj.metadata?.resourceVersion), now());
-  }, () => undefined);
+  let rawRV = '';
+  let rawRestarts = 0;
+  let rawStopped = false;
+  let rawWatch: AbortController | undefined;
+  const startRaw = async (): Promise<void> => {
+    const w = new Watch(kc);
+    (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 600_000;
+    rawWatch = await w.watch(
+      `/apis/runtime.lokiwager.io/v1alpha1/namespaces/${NS}/gpustorages`,
+      { allowWatchBookmarks: true, ...(rawRV ? { resourceVersion: rawRV } : {}) },
+      (type: string, obj: { metadata?: { resourceVersion?: string } }) => {
+        if (obj.metadata?.resourceVersion) rawRV = obj.metadata.resourceVersion;
+        if (type === 'MODIFIED') raw.set(Number(obj.metadata?.resourceVersion), now());
+      },
+      () => {
+        if (rawStopped) return;
+        rawRestarts++;
+        void startRaw();
+      },
+    );
+  };
+  await startRaw();
 
   // The subscribers.
   const workers = Array.from({ length: WORKERS }, (_, i) => new Worker(new URL('./subscriptions/client.mjs', import.meta.url), { workerData: { url, namespace: NS, connections: Math.floor(SUBSCRIBERS / WORKERS) + (i < SUBSCRIBERS % WORKERS ? 1 : 0) } }));
@@ -84,15 +104,21 @@ try {
   const start = performance.now();
   const total = RATE * SECONDS;
   let issued = 0;
+  const errorSamples: string[] = [];
   const inflight = new Set<Promise<void>>();
-  while (issued < total) {
+  // On schedule (RATE per second), at most MAX_INFLIGHT writes in flight; the rate reached is reported.
+  const MAX_INFLIGHT = 32;
+  while (issued < total && performance.now() - start < SECONDS * 1000 + 30_000) {
     const due = Math.floor(((performance.now() - start) / 1000) * RATE);
-    while (issued < Math.min(due, total)) {
+    while (issued < Math.min(due, total) && inflight.size < MAX_INFLIGHT) {
       const i = issued++;
       const p: Promise<void> = admin
         .patch(R.storage, NS, names[i % OBJECTS]!, { status: { lastSyncTime: new Date().toISOString() } }, 'merge', 'status')
         .then((o) => void written.set(Number(o.metadata?.resourceVersion), now()))
-        .catch(() => void writeErrors++)
+        .catch((err: unknown) => {
+          writeErrors++;
+          if (errorSamples.length < 5) errorSamples.push(err instanceof Error ? err.message : String(err));
+        })
         .finally(() => inflight.delete(p));
       inflight.add(p);
     }
@@ -104,9 +130,12 @@ try {
   clearInterval(sampler);
   const cpuUsed = cpuSeconds(pid) - cpu0;
   const rssEnd = rssMiB(pid);
-  rawWatch.abort();
+  rawStopped = true;
+  rawWatch?.abort();
 
-  const results = await Promise.all(workers.map((w) => ask<{ rvs: Float64Array; at: Float64Array; errors: number }>(w, 'stop')));
+  const results = await Promise.all(workers.map((w) => ask<{ rvs: Float64Array; at: Float64Array; errors: number; cpuSeconds: number }>(w, 'stop')));
+  const clientCpuSeconds = results.reduce((n, r) => n + r.cpuSeconds, 0);
+  const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
   await Promise.all(workers.map((w) => w.terminate()));
   const overhead: number[] = [];
   let unmatched = 0;
@@ -140,6 +169,9 @@ try {
     seconds: SECONDS,
     changesWritten: written.size,
     writeErrors,
+    writeErrorSamples: errorSamples,
+    changesPerSecondReached: +(written.size / driveSeconds).toFixed(1),
+    rawWatchRestarts: rawRestarts,
     driveSeconds: +driveSeconds.toFixed(1),
     subscribeSeconds: +subscribeSeconds.toFixed(1),
     currentStateDeliveredSeconds: +initialSeconds.toFixed(1),
@@ -151,6 +183,8 @@ try {
     overheadP99Ms: table['service → client, over the raw watch (per delivery)'].p99,
     serviceRssMiB: { idle: rssIdle, subscribed: rssSubscribed, maxWhileDriving: Math.max(...rss), end: rssEnd, endAfterGC: (await server.stats()).rssMiB },
     serviceCpuCoresWhileDriving: +(cpuUsed / (driveSeconds + 5)).toFixed(2),
+    clientWorkersCpuSecondsTotal: +clientCpuSeconds.toFixed(1),
+    machineLoadAverageAtEnd: loadAverage,
     benchProcessRssMiB: rssMiB(),
     targets: { overheadP99Ms: 20 },
   };
