@@ -123,9 +123,12 @@ export interface ServiceProcess {
  */
 export async function startService(kubeconfig: string): Promise<ServiceProcess> {
   const root = new URL('..', import.meta.url).pathname;
-  const outfile = `${root}.cache/bench/serve.mjs`;
+  // In dist/ as the service bundle is: it finds crds/ at ../crds, as dist/main.js does.
+  const outfile = `${root}dist/bench-serve.mjs`;
   await build({ absWorkingDir: root, entryPoints: ['bench/serve.ts'], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node22', packages: 'external', logLevel: 'warning' });
-  const child = spawn(process.execPath, ['--expose-gc', outfile, kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_CPU_PROF=<dir>: the service writes a V8 CPU profile there when it stops.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, ['--expose-gc', ...prof, outfile, kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
   let buf = '';
   const waiters: ((s: ServiceStats) => void)[] = [];
   let resolveUrl: (u: string) => void;

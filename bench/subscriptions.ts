@@ -189,7 +189,9 @@ try {
     targets: { overheadP99Ms: 20 },
   };
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL('./results/subscriptions.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
+  // BENCH_TAG: a variant's file beside the main one (subscriptions-<tag>.json).
+  const tag = process.env.BENCH_TAG ? `-${process.env.BENCH_TAG}` : '';
+  writeFileSync(new URL(`./results/subscriptions${tag}.json`, import.meta.url), JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify(result, null, 2));
 } finally {
   await server?.stop();
