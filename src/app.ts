@@ -5,7 +5,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { ClusterCache } from './kube/cache';
 import { EventRecorder } from './kube/events';
-import { Kube } from './kube/resources';
+import { Kube, type WriteGuard } from './kube/resources';
 import { ensureClusterPrerequisites } from './kube/setup';
 import { StorageController, type StorageControllerOptions } from './controllers/storage/controller';
 import { OperationController, UnitController } from './controllers/unit/controller';
@@ -40,6 +40,8 @@ export interface AppOptions {
   graphql?: GraphQLOptions;
   /** Authentication, authorization and limits (defaults from the environment: README). */
   auth?: AuthOptions;
+  /** Parallel reconciles per controller (default: env STORAGE_WORKERS, UNIT_WORKERS, OPERATION_WORKERS, else {@link DEFAULT_WORKERS}). */
+  workers?: { storage?: number; unit?: number; operation?: number };
   /** The API-server probe behind /readyz and the 503 gate (src/kube/availability.ts). */
   availability?: AvailabilityOptions;
 }
@@ -75,7 +77,26 @@ export function loadKubeConfig(file?: string): KubeConfig {
   return kc;
 }
 
-export type ControllerOptions = StorageControllerOptions;
+/**
+ * Options of the reconcilers: the prepare Job's TTL and deadline, and the workers (parallel
+ * reconciles, never two of one key) of each controller, defaults from the environment:
+ * STORAGE_WORKERS, UNIT_WORKERS, OPERATION_WORKERS (README "Environment").
+ */
+export interface ControllerOptions extends StorageControllerOptions {
+  unitWorkers?: number;
+  operationWorkers?: number;
+}
+
+/** Parallel reconciles per controller when the environment does not say (bench/converge.ts). */
+export const DEFAULT_WORKERS = { storage: 8, unit: 4, operation: 2 } as const;
+
+function workersFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`${name} must be an integer from 1 to 256, got ${JSON.stringify(raw)}`);
+  return n;
+}
 
 /** The reconcilers of one leadership term. */
 export interface RunningControllers {
@@ -90,12 +111,16 @@ export interface RunningControllers {
 /**
  * Starts every reconciler (fresh work queues: a term's queues end with it). Add a controller here.
  */
-export function startControllers(svc: ServiceContext, opts: ControllerOptions): RunningControllers {
-  const storage = new StorageController(svc.kube, svc.cache, svc.recorder, opts);
+export function startControllers(svc: ServiceContext, opts: ControllerOptions, guard?: WriteGuard): RunningControllers {
+  // The term's writes (Events included) go through its guard: a reconcile still running when the
+  // term ends is refused at its next write (LeaderElector.termGuard).
+  const kube = guard ? svc.kube.guarded(guard) : svc.kube;
+  const recorder = guard ? new EventRecorder(kube) : svc.recorder;
+  const storage = new StorageController(kube, svc.cache, recorder, opts);
   storage.start();
-  const units = new UnitController(svc.kube, svc.cache, svc.recorder);
+  const units = new UnitController(kube, svc.cache, recorder, { workers: opts.unitWorkers });
   units.start();
-  const operations = new OperationController(svc.kube, svc.cache, svc.recorder);
+  const operations = new OperationController(kube, svc.cache, recorder, { workers: opts.operationWorkers });
   operations.start();
   return {
     storage,
@@ -106,7 +131,11 @@ export function startControllers(svc: ServiceContext, opts: ControllerOptions): 
       units.stop();
       operations.stop();
     },
-    drained: async (timeoutMs) => (await Promise.all([storage, units, operations].map((c) => c.drained(timeoutMs)))).every(Boolean),
+    drained: async (timeoutMs) => {
+      const started = Date.now();
+      const finished = (await Promise.all([storage, units, operations].map((c) => c.drained(timeoutMs)))).every(Boolean);
+      return (await recorder.flush(Math.max(0, timeoutMs - (Date.now() - started)))) && finished;
+    },
   };
 }
 
@@ -137,6 +166,9 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
     const controllerOptions: ControllerOptions = {
       ttlSecondsAfterFinished: opts.prepareJobTTLSeconds ?? Number(process.env.PREPARE_JOB_TTL_SECONDS ?? DEFAULT_PREPARE_JOB_TTL_SECONDS),
       activeDeadlineSeconds: opts.prepareDeadlineSeconds ?? Number(process.env.PREPARE_DEADLINE_SECONDS ?? DEFAULT_PREPARE_DEADLINE_SECONDS),
+      workers: opts.workers?.storage ?? workersFromEnv('STORAGE_WORKERS', DEFAULT_WORKERS.storage),
+      unitWorkers: opts.workers?.unit ?? workersFromEnv('UNIT_WORKERS', DEFAULT_WORKERS.unit),
+      operationWorkers: opts.workers?.operation ?? workersFromEnv('OPERATION_WORKERS', DEFAULT_WORKERS.operation),
     };
     elector = new LeaderElector(kube, {
       namespace: leaseNamespace,
@@ -145,7 +177,7 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
       renewDeadlineMs: le.renewDeadlineMs,
       retryPeriodMs: le.retryPeriodMs,
       onStartedLeading: () => {
-        running = startControllers(svc, controllerOptions);
+        running = startControllers(svc, controllerOptions, elector!.termGuard());
       },
       onStoppedLeading: () => {
         running?.stop();
@@ -174,6 +206,7 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
       term?.stop();
       const finished = term ? await term.drained(Math.max(0, left() - 1000)) : true;
       if (!finished) logger.warn('reconciles still running at the shutdown deadline; they are abandoned (level-triggered: the next leader redoes them)');
+      if (!(await recorder.flush(Math.min(2000, left())))) logger.warn('events still queued at the shutdown deadline were not sent');
       // Release the Lease only once our reconciles are done, so the next leader never overlaps them.
       await elector?.stop();
       availability.stop();

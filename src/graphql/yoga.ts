@@ -9,8 +9,8 @@ import { metricsRegistry } from '../metrics';
 import { useAvailability } from './availability';
 import type { Server as HttpServer } from 'node:http';
 import { createYoga, type GraphiQLOptions, type YogaServerInstance } from 'graphql-yoga';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError, type ExecutionArgs, type ValidationContext } from 'graphql';
+import { dropSlowConsumers, slowConsumerOptionsFromEnv, type SlowConsumerOptions } from './slow-consumer';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
@@ -74,11 +74,15 @@ const graphiqlPages = new Map<string, string>();
 /**
  * GraphiQL's page with its JS, CSS and Monaco workers inlined (@graphql-yoga/render-graphiql), so
  * it works without internet access. The page is about 9 MB; it is rendered once per options.
+ * The module is imported on the first page request, not at startup: its source (a 10 MB string
+ * literal, kept by V8 with the module) was 28 MB of an idle replica's 107 MB heap (heap snapshot,
+ * issue 14), and most replicas never serve a browser.
  */
-function renderLocalGraphiQL(opts: GraphiQLOptions): string {
+async function renderLocalGraphiQL(opts: GraphiQLOptions): Promise<string> {
   const key = JSON.stringify(opts);
   let page = graphiqlPages.get(key);
   if (!page) {
+    const { renderGraphiQL } = await import('@graphql-yoga/render-graphiql');
     page = renderGraphiQL(opts);
     graphiqlPages.set(key, page);
   }
@@ -197,7 +201,12 @@ function withoutHttpExtension(e: GraphQLError): GraphQLError {
  * context, execute, subscribe), so the same limits and masking apply as over HTTP.
  * @returns a function that closes the WebSocket server and its connections.
  */
-export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<ServerContext, GraphQLContext>, auth: Auth, maxPayloadBytes = 1 << 20): () => Promise<void> {
+export function attachGraphQLWs(
+  server: HttpServer,
+  yoga: YogaServerInstance<ServerContext, GraphQLContext>,
+  auth: Auth,
+  { maxPayloadBytes = 1 << 20, slowConsumers = slowConsumerOptionsFromEnv() }: { maxPayloadBytes?: number; slowConsumers?: SlowConsumerOptions } = {},
+): () => Promise<void> {
   const wss = new WebSocketServer({
     server,
     path: yoga.graphqlEndpoint,
@@ -281,7 +290,10 @@ export function attachGraphQLWs(server: HttpServer, yoga: YogaServerInstance<Ser
     },
     wss,
   );
+  // Clients that stopped reading are closed with 4008 (src/graphql/slow-consumer.ts).
+  const stopDropping = dropSlowConsumers(wss, slowConsumers);
   return async () => {
+    stopDropping();
     await disposable.dispose();
     await new Promise<void>((r) => wss.close(() => r()));
   };

@@ -45,10 +45,10 @@ export function isSubset(desired: unknown, live: unknown): boolean {
 /**
  * Applies `desired` unless `live` already carries the same applied hash and still holds every
  * field we set (a hand edit of an owned field, e.g. the accessor's replicas, is reverted).
- * @returns true when a write was made.
+ * @returns the object the API server answered when a write was made, else undefined.
  * @throws KubeHttpError from the API server (422 for an invalid object, 409 on conflicts).
  */
-export async function ensureApplied<T extends KubernetesObject>(kube: Kube, r: Resource<T>, desired: T, live: T | undefined): Promise<boolean> {
+export async function ensureApplied<T extends KubernetesObject>(kube: Kube, r: Resource<T>, desired: T, live: T | undefined): Promise<T | undefined> {
   const stamped = stampAppliedHash(desired);
   const want = stamped.metadata?.annotations?.[ANNOTATIONS.appliedHash];
   if (
@@ -57,10 +57,9 @@ export async function ensureApplied<T extends KubernetesObject>(kube: Kube, r: R
     live.metadata?.annotations?.[ANNOTATIONS.appliedHash] === want &&
     isSubset({ ...desired, apiVersion: undefined, kind: undefined, status: undefined }, live)
   ) {
-    return false;
+    return undefined;
   }
-  await kube.apply(r, stamped);
-  return true;
+  return kube.apply(r, stamped);
 }
 
 /**

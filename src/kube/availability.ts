@@ -72,6 +72,8 @@ export class ClusterAvailability {
     try {
       await kubeRequest(this.kube.kc, 'GET', '/readyz', { timeoutMs: this.opts.timeoutMs });
       if (this.down) log.info({ downForS: Math.round((Date.now() - this.lastOk) / 1000) }, 'kube-apiserver reachable again');
+      // Back after failed probes: informers waiting out a backoff list/watch again at once.
+      if (this.failures > 0) for (const i of this.cache.informers()) i.retryNow();
       this.failures = 0;
       this.down = false;
       this.lastOk = Date.now();
@@ -79,7 +81,14 @@ export class ClusterAvailability {
     } catch (err) {
       // /readyz answers text, and 500 when the API server is not ready (etcd down, say).
       const code = statusCodeOf(err);
-      this.lastError = code ? `GET /readyz answered ${code}` : err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+      const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+      this.lastError = code
+        ? `GET /readyz answered ${code}`
+        : timedOut
+          ? `GET /readyz did not answer within ${this.opts.timeoutMs} ms`
+          : err instanceof Error
+            ? ((err.cause as Error | undefined)?.message ?? err.message)
+            : String(err);
       this.failures++;
       if (!this.down && this.failures >= this.opts.failureThreshold) {
         this.down = true;

@@ -27,7 +27,8 @@ export function statusCodeOf(err: unknown): number | undefined {
   if (err && typeof err === 'object') {
     const e = err as { statusCode?: unknown; code?: unknown; response?: { statusCode?: unknown } };
     if (typeof e.statusCode === 'number') return e.statusCode;
-    if (typeof e.code === 'number') return e.code;
+    // Not a DOMException's legacy code (a timeout is TIMEOUT_ERR = 23): only HTTP status codes.
+    if (typeof e.code === 'number' && !(err instanceof DOMException) && e.code >= 100 && e.code <= 599) return e.code;
     if (typeof e.response?.statusCode === 'number') return e.response.statusCode;
   }
   return undefined;

@@ -5,9 +5,17 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { RequestContext, HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
-import { fetch } from 'undici';
+import { hostname } from 'node:os';
+import { fetch, type Dispatcher } from 'undici';
 import { KubeHttpError } from './errors';
 import { restLatency, restRequests } from './metrics';
+
+/**
+ * The User-Agent of every request, as client-go's `binary/version (os/arch)` plus the replica:
+ * the audit log's `userAgent` then tells two replicas of one ServiceAccount apart
+ * (HOSTNAME is the pod's name in a pod).
+ */
+export const USER_AGENT = `gpu-runtime-operator/v1alpha1 (${process.platform}/${process.arch}) host/${process.env.HOSTNAME || hostname()} pid/${process.pid}`;
 
 export type PatchType = 'merge' | 'apply' | 'json' | 'strategic';
 
@@ -42,9 +50,8 @@ export async function kubeRequest<T = unknown>(
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/$/, '') + path);
   for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  await kc.applySecurityAuthentication(ctx);
-  const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+  const transport = await transportFor(kc, url.toString());
+  const headers: Record<string, string> = { ...transport.headers, accept: 'application/json', 'user-agent': USER_AGENT };
   let body: string | undefined;
   if (opts.body !== undefined) {
     body = JSON.stringify(opts.body);
@@ -59,7 +66,7 @@ export async function kubeRequest<T = unknown>(
       method,
       headers,
       body,
-      dispatcher: ctx.getDispatcher(),
+      dispatcher: transport.dispatcher,
       signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
     });
   } catch (err) {
@@ -81,6 +88,64 @@ export async function kubeRequest<T = unknown>(
     );
   }
   return parsed as T;
+}
+
+/**
+ * The connection pool and credentials of one KubeConfig: `@kubernetes/client-node`'s
+ * `applySecurityAuthentication` builds a new undici Agent on every call, so using its dispatcher
+ * per request opened a new TLS connection for every API call (a handshake each, and an Agent
+ * left behind each: measured as most of the reconcile latency and heap under a burst; issue 14).
+ * Here the Agent is built once per cluster/user identity and reused (keep-alive, as client-go's
+ * shared transport does); the headers (a bearer token that an exec plugin or a projected token
+ * file may rotate) are asked for again every {@link AUTH_REFRESH_MS}.
+ */
+interface Transport {
+  /** cluster server, CA, client certificate and proxy: a change builds a new Agent. */
+  identity: string;
+  dispatcher: Dispatcher | undefined;
+  headers: Record<string, string>;
+  /** epoch ms after which the headers are asked for again. */
+  refreshAt: number;
+}
+
+/** How long the credentials headers of a KubeConfig are reused, in ms. */
+export const AUTH_REFRESH_MS = 10_000;
+
+const transports = new WeakMap<KubeConfig, Promise<Transport>>();
+
+function identityOf(kc: KubeConfig): string {
+  const c = kc.getCurrentCluster();
+  const u = kc.getCurrentUser();
+  return JSON.stringify([c?.server, c?.caFile, c?.caData, c?.skipTLSVerify, c?.tlsServerName, c?.proxyUrl, u?.certFile, u?.certData, u?.keyFile, u?.keyData]);
+}
+
+async function transportFor(kc: KubeConfig, url: string): Promise<Transport> {
+  const cached = transports.get(kc);
+  if (cached) {
+    const t = await cached;
+    if (t.refreshAt > Date.now() && t.identity === identityOf(kc)) return t;
+    if (transports.get(kc) !== cached) return transportFor(kc, url); // another caller refreshed it
+  }
+  const next = (async (): Promise<Transport> => {
+    const previous = cached ? await cached.catch(() => undefined) : undefined;
+    const ctx = new RequestContext(url, HttpMethod.GET);
+    await kc.applySecurityAuthentication(ctx);
+    const identity = identityOf(kc);
+    let dispatcher = ctx.getDispatcher();
+    if (previous && previous.identity === identity) {
+      // Same cluster and TLS material: keep the pool; the fresh Agent never connected.
+      void dispatcher?.close();
+      dispatcher = previous.dispatcher;
+    } else {
+      void previous?.dispatcher?.close();
+    }
+    return { identity, dispatcher, headers: { ...ctx.getHeaders() }, refreshAt: Date.now() + AUTH_REFRESH_MS };
+  })();
+  transports.set(kc, next);
+  next.catch(() => {
+    if (transports.get(kc) === next) transports.delete(kc);
+  });
+  return next;
 }
 
 function safeParse(text: string): unknown {

@@ -190,6 +190,39 @@ export class Informer<T extends KubernetesObject> {
     return obj;
   }
 
+  /** Ends the current backoff early, when {@link retryNow} is called. */
+  private wake?: () => void;
+
+  /** Set by {@link retryNow}: the failures counted during the outage no longer apply. */
+  private kicked = false;
+
+  /** Waits out a backoff; @returns true when {@link retryNow} was called meanwhile (start the backoff afresh). */
+  private async backoff(ms: number, signal: AbortSignal): Promise<boolean> {
+    const woken = new AbortController();
+    this.wake = () => woken.abort();
+    try {
+      await sleep(ms, AbortSignal.any([signal, woken.signal]));
+    } finally {
+      this.wake = undefined;
+    }
+    const kicked = this.kicked;
+    this.kicked = false;
+    return kicked;
+  }
+
+  /**
+   * Retries a failed list/watch now instead of at the end of its backoff (which grows to 30 s
+   * over a long outage). ClusterAvailability calls it when the API server answers again, so the
+   * cache is live within a probe interval of the API server's return; the failures counted during
+   * the outage are forgotten, so a transient 429 of the API server still starting costs 200 ms,
+   * not the 13 s backoff they had grown to (issue 12: a create waited 10.5 s for the cache after
+   * the API server's return before this).
+   */
+  retryNow(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
   private emit(event: InformerEvent<T>): void {
     for (const l of this.listeners) {
       try {
@@ -238,10 +271,10 @@ export class Informer<T extends KubernetesObject> {
         // API server, quick enough that `kubectl apply -f crds/` takes effect within seconds.
         const delay = retryAfter ? retryAfter * 1000 : code === 404 ? Math.min(10_000, backoffMs(failures, 5000)) : backoffMs(failures, 200);
         this.log.warn({ code, delayMs: delay, err: this.lastError }, 'list/watch failed; retrying');
-        await sleep(delay, signal);
+        if (await this.backoff(delay, signal)) failures = 0;
         continue;
       }
-      await sleep(backoffMs(failures, 200), signal);
+      if (await this.backoff(backoffMs(failures, 200), signal)) failures = 0;
     }
   }
 

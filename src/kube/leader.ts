@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { V1Lease } from '@kubernetes/client-node';
 import { isAlreadyExists, isConflict, isNotFound } from './errors';
-import { R, type Kube } from './resources';
+import { LeadershipLostError, R, type Kube, type WriteGuard } from './resources';
 import { logger } from '../logger';
 
 export interface LeaderElectionOptions {
@@ -46,7 +46,10 @@ export class LeaderElector {
   /** The last attempt acquired or renewed the lease (it may be ours even before we lead). */
   private mayHold = false;
   private observed?: { holder: string; renewTime: string; at: number };
+  /** When the last successful acquire/renew was sent (epoch ms, this process's clock). */
   private lastRenew = 0;
+  /** Counts leadership terms; a term's guard refuses writes once another term began. */
+  private term = 0;
   private readonly leaseMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryMs: number;
@@ -63,6 +66,23 @@ export class LeaderElector {
 
   get isLeader(): boolean {
     return this.leading;
+  }
+
+  /**
+   * The write guard of the current leadership term: it throws {@link LeadershipLostError} once
+   * this term is over — leadership given up, another term begun, or simply the renew deadline
+   * passed since the last successful renew was sent, even before the elector's next tick notices
+   * (a process resumed after SIGSTOP runs its pending reconcile continuations first). The renew
+   * deadline (10 s) is below the lease duration (15 s) another replica waits before taking over,
+   * so a guarded write never overlaps the next leader's term (issue 12).
+   */
+  termGuard(): WriteGuard {
+    const term = this.term;
+    return () => {
+      if (term !== this.term || !this.leading) throw new LeadershipLostError('the leadership term ended');
+      const since = Date.now() - this.lastRenew;
+      if (since > this.renewDeadlineMs) throw new LeadershipLostError(`lease last renewed ${Math.round(since / 1000)} s ago, renew deadline ${this.renewDeadlineMs / 1000} s`);
+    };
   }
 
   /** Starts campaigning; callbacks fire on every change of leadership. */
@@ -100,6 +120,7 @@ export class LeaderElector {
     this.leading = v;
     log.info({ identity: this.identity, leading: v }, v ? 'became leader' : 'stopped leading');
     leaderStatus.set({ name: this.opts.name }, v ? 1 : 0);
+    if (v) this.term++;
     if (v) this.opts.onStartedLeading();
     else this.opts.onStoppedLeading();
   }
@@ -114,6 +135,7 @@ export class LeaderElector {
   private async tick(): Promise<void> {
     if (this.stopped) return;
     let ok = false;
+    const sent = Date.now();
     try {
       ok = await this.tryAcquireOrRenew();
       this.mayHold = ok;
@@ -121,7 +143,7 @@ export class LeaderElector {
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'lease acquire/renew failed');
     }
     if (this.stopped) return; // stop() decides leadership from here on
-    if (ok) this.lastRenew = Date.now();
+    if (ok) this.lastRenew = sent;
     if (this.leading && !ok && Date.now() - this.lastRenew > this.renewDeadlineMs) this.setLeading(false);
     else if (ok) this.setLeading(true);
     this.schedule(this.retryMs);

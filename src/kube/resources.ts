@@ -70,9 +70,40 @@ export function itemPath(r: Resource, namespace: string | undefined, name: strin
   return `${collectionPath(r, namespace)}/${encodeURIComponent(name)}${sub ? `/${sub}` : ''}`;
 }
 
+/**
+ * Checked before every write of a guarded {@link Kube}: throws to refuse the write (for a
+ * controller, {@link LeadershipLostError} once its leadership term is over).
+ */
+export type WriteGuard = () => void;
+
+/**
+ * A write refused because the leadership term it belonged to has ended (the Lease was not renewed
+ * within the renew deadline, or was handed over): the reconcile in flight stops at its next write
+ * instead of racing the new leader (issue 12, "Leadership lost").
+ */
+export class LeadershipLostError extends Error {
+  constructor(detail: string) {
+    super(`not the leader any more (${detail}): write refused`);
+    this.name = 'LeadershipLostError';
+  }
+}
+
 /** Typed verbs over one KubeConfig. Every method throws KubeHttpError on non-2xx answers. */
 export class Kube {
-  constructor(readonly kc: KubeConfig) {}
+  /** @param guard runs before every create, replace, patch and delete (see {@link guarded}). */
+  constructor(
+    readonly kc: KubeConfig,
+    private readonly guard?: WriteGuard,
+  ) {}
+
+  /**
+   * The same client, with `guard` checked before each write request is sent (it throws to
+   * refuse it). Reads are never guarded. A leadership term's controllers write through one, so a
+   * reconcile that outlives the term cannot write.
+   */
+  guarded(guard: WriteGuard): Kube {
+    return new Kube(this.kc, guard);
+  }
 
   get<T extends KubernetesObject>(r: Resource<T>, namespace: string | undefined, name: string): Promise<T> {
     return kubeRequest<T>(this.kc, 'GET', itemPath(r, namespace, name));
@@ -82,13 +113,15 @@ export class Kube {
     return kubeRequest(this.kc, 'GET', collectionPath(r, namespace), { query: { labelSelector } });
   }
 
-  create<T extends KubernetesObject>(r: Resource<T>, obj: T): Promise<T> {
+  async create<T extends KubernetesObject>(r: Resource<T>, obj: T): Promise<T> {
+    this.guard?.();
     const body = { apiVersion: r.apiVersion, kind: r.kind, ...obj };
     return kubeRequest<T>(this.kc, 'POST', collectionPath(r, obj.metadata?.namespace), { body, query: { fieldManager: FIELD_MANAGER } });
   }
 
   /** PUT with the object's resourceVersion: 409 when someone else wrote first. */
-  replace<T extends KubernetesObject>(r: Resource<T>, obj: T, sub?: string): Promise<T> {
+  async replace<T extends KubernetesObject>(r: Resource<T>, obj: T, sub?: string): Promise<T> {
+    this.guard?.();
     return kubeRequest<T>(this.kc, 'PUT', itemPath(r, obj.metadata?.namespace, obj.metadata!.name!, sub), {
       // Items of a list arrive without kind and apiVersion (W9); the API server needs them.
       body: { ...obj, apiVersion: obj.apiVersion ?? r.apiVersion, kind: obj.kind ?? r.kind },
@@ -96,7 +129,8 @@ export class Kube {
     });
   }
 
-  patch<T extends KubernetesObject>(r: Resource<T>, namespace: string | undefined, name: string, patch: unknown, type: PatchType, sub?: string): Promise<T> {
+  async patch<T extends KubernetesObject>(r: Resource<T>, namespace: string | undefined, name: string, patch: unknown, type: PatchType, sub?: string): Promise<T> {
+    this.guard?.();
     return kubeRequest<T>(this.kc, 'PATCH', itemPath(r, namespace, name, sub), {
       body: patch,
       patchType: type,
@@ -114,7 +148,8 @@ export class Kube {
    * Deletes with background propagation (owned objects are garbage-collected).
    * `preconditions` guards against deleting a re-created object of the same name.
    */
-  delete(r: Resource, namespace: string | undefined, name: string, preconditions?: { uid?: string; resourceVersion?: string }): Promise<unknown> {
+  async delete(r: Resource, namespace: string | undefined, name: string, preconditions?: { uid?: string; resourceVersion?: string }): Promise<unknown> {
+    this.guard?.();
     return kubeRequest(this.kc, 'DELETE', itemPath(r, namespace, name), {
       body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions },
     });

@@ -343,7 +343,7 @@ export async function recoverStorage(ctx: RequestContext, namespace: string, nam
       throw err;
     }
   });
-  await ctx.recorder.record(updated, 'Normal', 'RecoverRequested', `recover requested by ${ctx.caller.user.username} (nonce ${nonce}): a new prepare attempt will start`);
+  ctx.recorder.record(updated, 'Normal', 'RecoverRequested', `recover requested by ${ctx.caller.user.username} (nonce ${nonce}): a new prepare attempt will start`);
   // Answer with the new attempt, not the old outcome: wait (bounded) until the reconciler has
   // taken up the new digest.
   const digest = prepareDigest(prepare, nonce);

@@ -8,50 +8,21 @@
  * the SSE subscriber gets the same error and the stream completes; the Lease is released, so the
  * other replica leads within one retry period (2 s), not after the 15 s lease duration (measured).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { adminKube, eventually, testEnv, uniq } from '../support/env';
 import { wsClient } from '../support/http';
 import { subscribe } from '../support/subscription';
 import { R } from '../../src/kube/resources';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const tsx = `${root}node_modules/.bin/tsx`;
-
-interface Replica {
-  proc: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-  log: () => string;
-}
+import { startReplica, type Replica } from '../support/replica';
 
 async function replica(leaseName: string): Promise<Replica> {
-  const proc = spawn(tsx, ['src/main.ts'], {
-    cwd: root,
-    env: { ...process.env, KUBECONFIG: testEnv().kubeconfig, PORT: '0', LEADER_ELECTION_NAME: leaseName, SHUTDOWN_TIMEOUT_SECONDS: '10', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: tsx runs the service in a child, and cleanup must reach both.
-    detached: true,
-  });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-  const url = await eventually(() => /GraphQL[^\n]*?(http:\/\/[\d.:]+)\/graphql/.exec(out)?.[1], 'the replica prints its URL', 60_000);
-  return { proc, url, exited, log: () => out };
+  return startReplica(testEnv().kubeconfig, { LEADER_ELECTION_NAME: leaseName, SHUTDOWN_TIMEOUT_SECONDS: '10' });
 }
 
 describe('SIGTERM', () => {
   const started: Replica[] = [];
   afterAll(() => {
-    for (const r of started) {
-      try {
-        process.kill(-r.proc.pid!, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    for (const r of started) r.signal('SIGKILL');
   });
 
   it('ends subscriptions with a reason, releases the Lease (the other replica leads at once) and exits 0 within the deadline', async () => {

@@ -7,7 +7,7 @@
  */
 import { storageSpecProblem } from '../../api/storage-spec';
 import { condition } from './conditions';
-import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_STORAGE_CLASS, LABELS, STOCK_NAMESPACE } from '../../api/constants';
 import { accessorDeploymentName, accessorName, prepareJobName, unitDeploymentName } from '../../api/naming';
 import type { GPUStorage, GPUStorageStatus, GPUUnit } from '../../api/types';
@@ -17,6 +17,7 @@ import { INDEX, type ClusterCache } from '../../kube/cache';
 import { isAlreadyExists, isNotFound, kubeMessageOf, statusCodeOf } from '../../kube/errors';
 import type { EventRecorder } from '../../kube/events';
 import { objectKey } from '../../kube/informer';
+import { OwnWrites } from '../../kube/own-writes';
 import { R, type Kube } from '../../kube/resources';
 import type { ReconcileResult } from '../../kube/workqueue';
 import { currentDigest, isJobActive, mergeConditions, planStorage, type SourceObservation, type StorageObservation } from './status';
@@ -63,6 +64,8 @@ export function unitsMounting(cache: ClusterCache, namespace: string, storage: s
 }
 
 export class StorageController extends Controller {
+  private readonly ownWrites = new OwnWrites<GPUStorage & KubernetesObject>();
+
   constructor(
     private readonly kube: Kube,
     private readonly cache: ClusterCache,
@@ -170,7 +173,8 @@ export class StorageController extends Controller {
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const [ns, name] = key.split('/') as [string, string];
-    const storage = this.cache.storages.get(ns, name);
+    // Our own last status write when the informer has not delivered it yet (src/kube/own-writes.ts).
+    const storage = this.ownWrites.latest(key, this.cache.storages.get(ns, name));
     if (!storage || storage.metadata.deletionTimestamp) return; // children go by garbage collection
     const now = new Date().toISOString();
     const prev = storage.status;
@@ -188,7 +192,7 @@ export class StorageController extends Controller {
         conditions: mergeConditions(prev?.conditions, [condition('Ready', false, 'StorageInvalidSpec', message)], storage.metadata.generation, now),
       };
       const ready = prev?.conditions?.find((c) => c.type === 'Ready');
-      if (ready?.reason !== 'StorageInvalidSpec' || ready.message !== message) await this.recorder.record(storage, 'Warning', 'StorageInvalidSpec', message);
+      if (ready?.reason !== 'StorageInvalidSpec' || ready.message !== message) this.recorder.record(storage, 'Warning', 'StorageInvalidSpec', message);
       await this.writeStatus(storage, status);
       return;
     }
@@ -208,8 +212,11 @@ export class StorageController extends Controller {
 
     // 1. The PVC.
     let pvcError: string | undefined;
+    // The PVC as the API server answered our apply, when we just wrote it (the informer has not
+    // delivered it yet): the plan then says "waiting to be bound", not "not created yet".
+    let appliedPVC: V1PersistentVolumeClaim | undefined;
     try {
-      await ensureApplied(this.kube, R.pvc, desiredPVC(storage), this.cache.pvcs.get(ns, name));
+      appliedPVC = await ensureApplied(this.kube, R.pvc, desiredPVC(storage), this.cache.pvcs.get(ns, name));
     } catch (err) {
       const code = statusCodeOf(err);
       if (code === 422 || code === 400 || code === 403) pvcError = kubeMessageOf(err);
@@ -240,7 +247,7 @@ export class StorageController extends Controller {
     }
     const plan = planStorage({
       storage,
-      pvc: this.cache.pvcs.get(ns, name),
+      pvc: this.cache.pvcs.get(ns, name) ?? appliedPVC,
       bindingMode: bindingModeOf(this.cache.storageClasses.get(undefined, storage.spec.storageClassName ?? DEFAULT_STORAGE_CLASS)),
       job,
       jobPods,
@@ -255,7 +262,7 @@ export class StorageController extends Controller {
       try {
         const job = await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts, plan.placement));
         // Recorded here, not after the status write, so a lost status race never loses it.
-        await this.recorder.record(storage, 'Normal', 'PrepareStarted', `prepare job ${job.metadata?.name} started (attempt ${plan.status.prepare?.attempts ?? 1}${plan.status.prepare?.recoveryPhase === 'Running' ? ', recovery' : ''})`);
+        this.recorder.record(storage, 'Normal', 'PrepareStarted', `prepare job ${job.metadata?.name} started (attempt ${plan.status.prepare?.attempts ?? 1}${plan.status.prepare?.recoveryPhase === 'Running' ? ', recovery' : ''})`);
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
       }
@@ -288,7 +295,7 @@ export class StorageController extends Controller {
     );
 
     // 6. Events, once the status that records the transition is written.
-    for (const e of plan.events) await this.recorder.record(storage, e.type, e.reason, e.message);
+    for (const e of plan.events) this.recorder.record(storage, e.type, e.reason, e.message);
     return plan.requeueAfterMs ? { requeueAfterMs: plan.requeueAfterMs } : undefined;
   }
 
@@ -310,7 +317,8 @@ export class StorageController extends Controller {
     }
     if (sameStatus(prev, status)) return;
     status.lastSyncTime = new Date().toISOString();
-    await this.kube.replace(R.storage, { ...storage, status }, 'status');
+    const written = await this.kube.replace(R.storage, { ...storage, status }, 'status');
+    this.ownWrites.wrote(objectKey(storage), storage.metadata.resourceVersion, written);
     log.debug({ key: objectKey(storage), phase: status.phase, prepare: status.prepare?.phase }, 'status updated');
   }
 

@@ -23,6 +23,7 @@ import { Controller, sameStatus } from '../../kube/controller';
 import type { ClusterCache } from '../../kube/cache';
 import { isAlreadyExists, isNotFound, kubeMessageOf, statusCodeOf } from '../../kube/errors';
 import type { EventRecorder } from '../../kube/events';
+import { OwnWrites } from '../../kube/own-writes';
 import { objectKey } from '../../kube/informer';
 import { R, type Kube } from '../../kube/resources';
 import type { ReconcileResult } from '../../kube/workqueue';
@@ -65,6 +66,8 @@ export async function releaseStockClaim(kube: Kube, stock: GPUUnit, claimID: str
 }
 
 export class UnitController extends Controller {
+  private readonly ownWrites = new OwnWrites<GPUUnit & KubernetesObject>();
+
   constructor(
     private readonly kube: Kube,
     private readonly cache: ClusterCache,
@@ -151,7 +154,8 @@ export class UnitController extends Controller {
   /** One reconcile of `namespace/name`. Throws to requeue with backoff (409 conflicts included). */
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const [ns, name] = key.split('/') as [string, string];
-    const unit = this.cache.units.get(ns, name);
+    // Our own last status write when the informer has not delivered it yet (src/kube/own-writes.ts).
+    const unit = this.ownWrites.latest(key, this.cache.units.get(ns, name));
     if (!unit || unit.metadata.deletionTimestamp) return; // children go by garbage collection
     const now = new Date();
     const depName = unitDeploymentName(name);
@@ -194,7 +198,7 @@ export class UnitController extends Controller {
     if (!sameStatus(prev, status)) {
       status.lastSyncTime = now.toISOString();
       try {
-        await this.kube.replace(R.unit, { ...unit, status }, 'status');
+        this.ownWrites.wrote(key, unit.metadata.resourceVersion, await this.kube.replace(R.unit, { ...unit, status }, 'status'));
       } catch (err) {
         if (isNotFound(err)) return; // deleted meanwhile; its children go by garbage collection
         throw err;
@@ -202,7 +206,7 @@ export class UnitController extends Controller {
       log.debug({ key, phase: status.phase }, 'status updated');
       if (prev?.phase !== status.phase) {
         const ready = status.conditions?.find((c) => c.type === 'Ready');
-        await this.recorder.record(unit, status.phase === 'Failed' ? 'Warning' : 'Normal', ready?.reason ?? 'UnitPhase', `${status.phase}: ${ready?.message ?? ''}`);
+        this.recorder.record(unit, status.phase === 'Failed' ? 'Warning' : 'Normal', ready?.reason ?? 'UnitPhase', `${status.phase}: ${ready?.message ?? ''}`);
       }
     }
     return requeueAfterMs ? { requeueAfterMs } : undefined;
@@ -277,7 +281,7 @@ export class OperationController extends Controller {
         if (code === 400 || code === 422 || code === 403) {
           const error = `could not create stock unit ${STOCK_NAMESPACE}/${unitName}: ${kubeMessageOf(err)}`;
           await this.writeStatus(op, { phase: 'failed', error, objects: names.slice(0, i) });
-          await this.recorder.record(op, 'Warning', 'SeedFailed', error);
+          this.recorder.record(op, 'Warning', 'SeedFailed', error);
           return;
         }
         throw err;
@@ -285,6 +289,6 @@ export class OperationController extends Controller {
     }
     await this.writeStatus(op, { phase: 'succeeded', objects: names });
     opLog.info({ operationID: op.spec.operationID, units: names.length }, 'stock seeded');
-    await this.recorder.record(op, 'Normal', 'Seeded', `created ${names.length} stock unit(s): ${names[0]}${names.length > 1 ? ` … ${names.at(-1)}` : ''}`);
+    this.recorder.record(op, 'Normal', 'Seeded', `created ${names.length} stock unit(s): ${names[0]}${names.length > 1 ? ` … ${names.at(-1)}` : ''}`);
   }
 }
