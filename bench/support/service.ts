@@ -6,7 +6,7 @@
  * audit log.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 export { auditWritesOf, type AuditedWrite } from '../../test/support/audit';
@@ -65,10 +65,12 @@ function procStatusMB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 export async function startService(kubeconfig: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
   execFileSync(process.execPath, ['hack/build.mjs'], { cwd: repoRoot, stdio: 'inherit' });
   const port = await freePort();
+  // BENCH_SERVICE_LOG=<file>: the service's JSON log goes there (else it is discarded).
+  const logFile = process.env.BENCH_SERVICE_LOG ? openSync(process.env.BENCH_SERVICE_LOG, 'a') : 'ignore';
   const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: repoRoot,
     env: { ...process.env, KUBECONFIG: kubeconfig, PORT: String(port), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', logFile, 'pipe'],
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

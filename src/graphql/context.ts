@@ -7,6 +7,7 @@ import { forCaller, type RequestContext, type ServiceContext } from '../service/
 import type { Auth, Caller } from '../auth/index';
 import type { GPUStorage, GPUUnit } from '../api/types';
 import { STOCK_NAMESPACE } from '../api/constants';
+import { INDEX } from '../kube/cache';
 
 export interface GraphQLContext {
   /** The service, acting for the request's caller. */
@@ -28,18 +29,11 @@ export interface Loaders {
 /** Builds the loaders of one request (a WebSocket operation counts as one request). */
 export function createLoaders(svc: ServiceContext): Loaders {
   return {
-    unitsByStorage: new DataLoader(async (keys) => {
-      const index = new Map<string, (GPUUnit & KubernetesObject)[]>();
-      for (const u of svc.cache.units.list()) {
-        // The same rule as the service's mountedBy (unitsMounting): active units not being deleted.
-        if (u.metadata.deletionTimestamp || u.metadata.namespace === STOCK_NAMESPACE) continue;
-        for (const m of u.spec.storageMounts ?? []) {
-          const k = `${u.metadata.namespace}/${m.name}`;
-          index.set(k, [...(index.get(k) ?? []), u]);
-        }
-      }
-      return keys.map((k) => (index.get(k) ?? []).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!)));
-    }),
+    // The storage → mounting units index (src/kube/cache.ts): the same rule as the service's
+    // mountedBy (unitsMounting), active units not being deleted; O(units of the storage) per key.
+    unitsByStorage: new DataLoader(async (keys) =>
+      keys.map((k) => (k.startsWith(`${STOCK_NAMESPACE}/`) ? [] : svc.cache.units.byIndex(INDEX.mountedStorage, k).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!)))),
+    ),
     storage: new DataLoader(async (keys) =>
       keys.map((k) => {
         const [ns, name] = k.split('/');

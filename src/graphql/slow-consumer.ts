@@ -20,8 +20,13 @@ export const SLOW_CONSUMER_CLOSE_CODE = 4008;
 
 /** Default bound of unsent bytes queued on one connection: 1 MiB (env WS_MAX_BUFFERED_KIB). */
 export const DEFAULT_MAX_BUFFERED_BYTES = 1 << 20;
-/** Default time a connection may keep unsent data without the client reading: 30 s (env WS_STALL_SECONDS). */
-export const DEFAULT_MAX_STALL_MS = 30_000;
+/**
+ * Default time a connection may keep unsent data without the client reading: 10 s (env
+ * WS_STALL_SECONDS). Below graphql-ws's keep-alive (a ping every 12 s; a client that answers no
+ * pong is terminated without a close frame), so a stalled client is closed with 4008 first and
+ * finds the reason when it reads again.
+ */
+export const DEFAULT_MAX_STALL_MS = 10_000;
 
 const dropped = new Counter({
   name: 'gpu_runtime_subscriptions_slow_consumers_dropped_total',

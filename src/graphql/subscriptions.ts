@@ -9,7 +9,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { PlatformResource } from '../auth/authorizer';
 import { describeDenial } from '../auth/authorizer';
-import type { Informer } from '../kube/informer';
+import { NAMESPACE_INDEX, type Informer } from '../kube/informer';
 import { ForbiddenError } from '../service/errors';
 import { logger } from '../logger';
 import type { GraphQLContext } from './context';
@@ -39,7 +39,7 @@ export async function watchAuthorized<T extends KubernetesObject>(
   const caller = ctx.svc.caller;
   const { resource } = scope;
   if (scope.namespace) await caller.require({ verb: 'watch', resource, namespace: scope.namespace, name: scope.name });
-  let visible: 'all' | Set<string> = scope.namespace ? 'all' : await caller.namespacesAllowed('watch', resource, informer.list().map(nsOf));
+  let visible: 'all' | Set<string> = scope.namespace ? 'all' : await caller.namespacesAllowed('watch', resource, informer.indexValues(NAMESPACE_INDEX));
   const release = ctx.auth.limits.openSubscription(caller.user, ctx.connection);
   const asking = new Set<string>();
   let stream: InformerStream<T>;
@@ -56,12 +56,17 @@ export async function watchAuthorized<T extends KubernetesObject>(
       })
       .catch(() => asking.delete(ns));
   };
-  stream = informerStream(informer, (o) => {
-    if (!filter(o)) return false;
-    if (visible === 'all' || visible.has(nsOf(o))) return true;
-    discover(nsOf(o));
-    return false;
-  });
+  stream = informerStream(
+    informer,
+    (o) => {
+      if (!filter(o)) return false;
+      if (visible === 'all' || visible.has(nsOf(o))) return true;
+      discover(nsOf(o));
+      return false;
+    },
+    // The informer's hub offers this stream only the events of its scope (./stream.ts).
+    { route: { namespace: scope.namespace, name: scope.namespace ? scope.name : undefined } },
+  );
   const recheck = async () => {
     try {
       if (scope.namespace) {
@@ -71,7 +76,7 @@ export async function watchAuthorized<T extends KubernetesObject>(
         return;
       }
       const before = visible;
-      const now = await caller.namespacesAllowed('watch', resource, [...(before === 'all' ? informer.list().map(nsOf) : before)]);
+      const now = await caller.namespacesAllowed('watch', resource, [...(before === 'all' ? informer.indexValues(NAMESPACE_INDEX) : before)]);
       if (before !== 'all' && now !== 'all') {
         const lost = [...before].find((ns) => !now.has(ns));
         if (lost) stream.end(new ForbiddenError(`${describeDenial(caller.user, { verb: 'watch', resource, namespace: lost })}: access was revoked; the subscription has ended`));

@@ -4,6 +4,7 @@
  * document limits (graphql-armor) and error masking hold on every transport.
  */
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { useSharedSubscriptionExecution } from './shared-execution';
 import { metricsRegistry } from '../metrics';
 import { useAvailability } from './availability';
 import type { Server as HttpServer } from 'node:http';
@@ -147,6 +148,8 @@ export function createGraphQL(svc: ServiceContext, auth: Auth, opts: GraphQLOpti
         },
       }),
       useAvailability(svc),
+      // Subscription events executed once per document, variables and identity, not per subscriber.
+      useSharedSubscriptionExecution(),
       { onRequestParse: (args: Parameters<NonNullable<typeof csrf.onRequestParse>>[0]) => (args.request.method === 'GET' ? undefined : csrf.onRequestParse?.(args)) },
       // Each validation limit reports a validation error instead of throwing (armor's envelop
       // default): a thrown error answers HTTP 200 and breaks graphql-ws's message handling, a

@@ -18,48 +18,10 @@ import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/clien
 import { kubeRequest } from './http';
 import { statusCodeOf, retryAfterSecondsOf } from './errors';
 import { logger } from '../logger';
+import { ALL, IndexedStore, type IndexFunc, type SortedEntry } from './store';
 
-export type InformerEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-
-/** A change seen by an informer. `old` is set for MODIFIED and DELETED. */
-export interface InformerEvent<T> {
-  type: InformerEventType;
-  object: T;
-  old?: T;
-}
-
-export type InformerListener<T> = (event: InformerEvent<T>) => void;
-
-export interface InformerOptions {
-  /** Collection path across namespaces, e.g. `/apis/batch/v1/jobs`. */
-  path: string;
-  apiVersion: string;
-  kind: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-  /** Server-side watch timeout in seconds (default 300, jittered ±20%). */
-  timeoutSeconds?: number;
-  /** A watch silent (no event, no bookmark) this long is aborted and restarted (default timeoutSeconds + 30 s). */
-  inactivityTimeoutMs?: number;
-}
-
-/** Health of one informer, exposed in readiness and /api/v1/health. */
-export interface InformerHealth {
-  kind: string;
-  synced: boolean;
-  lastActivity?: string;
-  restarts: number;
-  relists: number;
-  lastError?: string;
-  /** The API server answered 404 for the collection: the resource is not served (its CRD is missing). */
-  notServed?: boolean;
-}
-
-/** `namespace/name` (or `name` for cluster-scoped objects): the key of caches and work queues. */
-export function objectKey(obj: KubernetesObject): string {
-  const ns = obj.metadata?.namespace;
-  return ns ? `${ns}/${obj.metadata?.name}` : `${obj.metadata?.name}`;
-}
+export * from './informer-types';
+import { backoffMs, NAMESPACE_INDEX, objectKey, type InformerEvent, type InformerHealth, type InformerListener, type InformerOptions } from './informer-types';
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -76,7 +38,7 @@ interface ListResponse<T> {
 }
 
 export class Informer<T extends KubernetesObject> {
-  private readonly cache = new Map<string, T>();
+  private readonly cache: IndexedStore<T>;
   private readonly listeners = new Set<InformerListener<T>>();
   private readonly syncWaiters: (() => void)[] = [];
   private generation = 0;
@@ -92,9 +54,11 @@ export class Informer<T extends KubernetesObject> {
 
   constructor(
     private readonly kc: KubeConfig,
-    readonly options: InformerOptions,
+    readonly options: InformerOptions<T>,
   ) {
     this.log = logger.child({ informer: options.kind });
+    const byNamespace: IndexFunc<T> = (o) => (o.metadata?.namespace ? [o.metadata.namespace] : []);
+    this.cache = new IndexedStore<T>(objectKey, { [NAMESPACE_INDEX]: byNamespace, ...options.indexers }, options.sortKey ?? ((o) => o.metadata?.name ?? ''));
   }
 
   /** Starts the list-watch loop. Idempotent while running. */
@@ -132,10 +96,53 @@ export class Informer<T extends KubernetesObject> {
     return this.cache.get(namespace ? `${namespace}/${name}` : name);
   }
 
-  /** Cached objects, optionally of one namespace. Do not mutate them. */
+  /**
+   * Cached objects, optionally of one namespace (through the namespace index: O(objects of the
+   * namespace)). Without a namespace it copies the whole cache: use it only where every object is
+   * wanted; {@link values} iterates without copying. Do not mutate the objects.
+   */
   list(namespace?: string): T[] {
-    const all = [...this.cache.values()];
-    return namespace ? all.filter((o) => o.metadata?.namespace === namespace) : all;
+    return namespace ? this.cache.byIndex(NAMESPACE_INDEX, namespace) : [...this.cache.values()];
+  }
+
+  /** Every cached object, without a copy (do not mutate the objects). */
+  values(): IterableIterator<T> {
+    return this.cache.values();
+  }
+
+  /** How many objects are cached. */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** Increases on every change of the cache (memoisation of derived data). */
+  get version(): number {
+    return this.cache.version;
+  }
+
+  /** Cached objects whose `index` function yields `value` (O(bucket)). @throws on an unknown index. */
+  byIndex(index: string, value: string): T[] {
+    return this.cache.byIndex(index, value);
+  }
+
+  /** How many cached objects `index` holds under `value` (`''` as index: all of them). */
+  count(index: string, value: string): number {
+    return this.cache.count(index, value);
+  }
+
+  /** Values of `index` that hold at least one object (e.g. the namespaces of {@link NAMESPACE_INDEX}). */
+  indexValues(index: string): string[] {
+    return this.cache.indexValues(index);
+  }
+
+  /** The keys under `value` of `index` (`''`: all objects) in sort order; cached until the bucket changes. */
+  sorted(index: string, value?: string): readonly SortedEntry[] {
+    return this.cache.sorted(index || ALL, value);
+  }
+
+  /** The cached object of a store key (`namespace/name`). */
+  getByKey(key: string): T | undefined {
+    return this.cache.get(key);
   }
 
   /**
@@ -160,6 +167,7 @@ export class Informer<T extends KubernetesObject> {
     });
   }
 
+  /** Every cached key (a copy). */
   keys(): string[] {
     return [...this.cache.keys()];
   }
@@ -292,18 +300,12 @@ export class Informer<T extends KubernetesObject> {
     if (gen !== this.generation) return;
     this.lastActivity = Date.now();
     this.resourceVersion = rv;
-    for (const [key, old] of this.cache) {
-      if (!fresh.has(key)) {
-        this.cache.delete(key);
-        this.emit({ type: 'DELETED', object: old, old });
-      }
-    }
-    for (const [key, obj] of fresh) {
-      const old = this.cache.get(key);
-      this.cache.set(key, obj);
-      if (!old) this.emit({ type: 'ADDED', object: obj });
-      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit({ type: 'MODIFIED', object: obj, old });
-    }
+    // The store (and its indexes) is replaced first, then the differences are announced: a
+    // listener reading the cache sees the list's state.
+    const diff = this.cache.replace(fresh.values(), (old, obj) => old.metadata?.resourceVersion !== obj.metadata?.resourceVersion);
+    for (const old of diff.deleted) this.emit({ type: 'DELETED', object: old, old });
+    for (const obj of diff.added) this.emit({ type: 'ADDED', object: obj });
+    for (const [old, obj] of diff.updated) this.emit({ type: 'MODIFIED', object: obj, old });
     this.lastError = undefined;
     this.notServed = false;
     if (!this.synced) {
@@ -360,7 +362,7 @@ export class Informer<T extends KubernetesObject> {
               this.cache.delete(key);
               this.emit({ type: 'DELETED', object: obj, old: old ?? obj });
             } else {
-              this.cache.set(key, obj);
+              this.cache.upsert(obj);
               this.emit({ type: old ? 'MODIFIED' : 'ADDED', object: obj, old });
             }
           },
@@ -381,10 +383,4 @@ export class Informer<T extends KubernetesObject> {
         .catch(reject);
     });
   }
-}
-
-/** Jittered exponential backoff: base·2^(n-1), capped at 30 s, ±50 % jitter. */
-export function backoffMs(failures: number, baseMs: number): number {
-  const raw = Math.min(30_000, baseMs * 2 ** Math.max(0, failures - 1));
-  return Math.round(raw * (0.5 + Math.random()));
 }

@@ -6,9 +6,21 @@ import type { FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastif
 import { asServiceError } from '../service/errors';
 import { authHeaders } from '../auth/http';
 import { logger } from '../logger';
+import { restListMeta, type KeyPage } from '../service/paging';
 
-export function sendData(reply: FastifyReply, status: number, data: unknown): FastifyReply {
-  return reply.status(status).send({ data });
+/** Answers `{"data": data, ...extra}` (`extra`: a list's `metadata`). */
+export function sendData(reply: FastifyReply, status: number, data: unknown, extra?: Record<string, unknown>): FastifyReply {
+  return reply.status(status).send({ data, ...extra });
+}
+
+/**
+ * A list answer: `data` stays the array of views (as the original platform's curl scripts read
+ * it), `metadata` beside it carries Kubernetes ListMeta's `continue` (pass it back as `?continue=`
+ * for the next page) and `remainingItemCount`, both absent on the last page. Paging:
+ * src/service/paging.ts (REST_LIST_BOUNDS: the whole list without `limit` up to 1000 items).
+ */
+export function listAnswer(page: KeyPage & { items: unknown[] }): [number, unknown, Record<string, unknown>] {
+  return [200, page.items, { metadata: restListMeta(page) }];
 }
 
 export function sendError(reply: FastifyReply, status: number, code: string, message: string, field?: string): FastifyReply {
@@ -32,17 +44,17 @@ export function sendFailure(reply: FastifyReply, err: unknown, fallbackCode: str
 
 /**
  * A route handler in the envelope: `fn` answers `[status, data]` (`data` undefined: an empty body,
- * as for 204); anything it throws answers through {@link sendFailure} with `fallbackCode` as the
+ * as for 204), or `[status, data, extra]` with top-level fields beside `data`; anything it throws answers through {@link sendFailure} with `fallbackCode` as the
  * route-specific 500 code (contract: "500 with a route-specific code").
  */
 export function handle<R extends RouteGenericInterface>(
   fallbackCode: string,
-  fn: (req: FastifyRequest<R>) => Promise<[number, unknown]> | [number, unknown],
+  fn: (req: FastifyRequest<R>) => Promise<[number, unknown, Record<string, unknown>?]> | [number, unknown, Record<string, unknown>?],
 ): (req: FastifyRequest<R>, reply: FastifyReply) => Promise<FastifyReply> {
   return async (req, reply) => {
     try {
-      const [status, data] = await fn(req);
-      return data === undefined ? reply.status(status).send() : sendData(reply, status, data);
+      const [status, data, extra] = await fn(req);
+      return data === undefined ? reply.status(status).send() : sendData(reply, status, data, extra);
     } catch (err) {
       return sendFailure(reply, err, fallbackCode);
     }

@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { getOperation, seedStock } from '../service/operations';
 import { listStockUnits } from '../service/units';
 import { optString } from '../service/validate';
-import { handle } from './envelope';
+import { handle, listAnswer } from './envelope';
+import { REST_LIST_BOUNDS, restPageArgs } from '../service/paging';
 
 type StockQ = { Querystring: Record<string, unknown> };
 type JobQ = { Params: { operationID: string } };
@@ -20,6 +21,6 @@ export function registerOperatorRoutes(app: FastifyInstance): void {
       return [replay ? 200 : 202, operation];
     }),
   );
-  app.get<StockQ>('/api/v1/operator/stock-units', handle<StockQ>('stock_list_failed', async (req) => [200, await listStockUnits(req.ctx, optString(req.query.specName, 'specName'))]));
+  app.get<StockQ>('/api/v1/operator/stock-units', handle<StockQ>('stock_list_failed', async (req) => listAnswer(await listStockUnits(req.ctx, optString(req.query.specName, 'specName'), restPageArgs(req.query), REST_LIST_BOUNDS, { after: 'continue', before: 'continue' }))));
   app.get<JobQ>('/api/v1/operator/jobs/:operationID', handle<JobQ>('job_get_failed', async (req) => [200, await getOperation(req.ctx, req.params.operationID)]));
 }

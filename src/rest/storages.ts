@@ -1,13 +1,15 @@
 /**
  * /api/v1/gpu-storages: thin over src/service/storage.ts. `namespace` is a query parameter on item
- * routes (default runtime-instance).
+ * routes (default runtime-instance). The list takes `limit` and `continue` as the Kubernetes API
+ * does (./envelope.ts listAnswer).
  */
 import type { FastifyInstance } from 'fastify';
 import { INSTANCE_NAMESPACE } from '../api/constants';
 import { createStorage, deleteStorage, getStorage, listStorages, recoverStorage, storageRef, updateStorage } from '../service/storage';
 import { namespaceName, optString } from '../service/validate';
 import { listStorageFiles, streamStorageFile } from '../service/storage-files';
-import { handle, sendData, sendFailure } from './envelope';
+import { handle, listAnswer, sendData, sendFailure } from './envelope';
+import { REST_LIST_BOUNDS, restPageArgs } from '../service/paging';
 
 type Q = { Querystring: Record<string, unknown>; Params: { name: string } };
 
@@ -16,7 +18,8 @@ export function registerStorageRoutes(app: FastifyInstance): void {
     '/api/v1/gpu-storages',
     handle<Q>('gpustorage_list_failed', async (req) => {
       const ns = req.query.namespace ? namespaceName(req.query.namespace, INSTANCE_NAMESPACE) : undefined;
-      return [200, await listStorages(req.ctx, ns, optString(req.query.phase, 'phase'))];
+      const phase = optString(req.query.phase, 'phase');
+      return listAnswer(await listStorages(req.ctx, { namespace: ns, phase }, restPageArgs(req.query), REST_LIST_BOUNDS, { after: 'continue', before: 'continue' }));
     }),
   );
   app.post('/api/v1/gpu-storages', handle('gpustorage_create_failed', async (req) => [201, await createStorage(req.ctx, req.body)]));

@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { INSTANCE_NAMESPACE } from '../api/constants';
 import { createUnit, deleteUnit, getUnit, listUnits, unitRef, updateUnit } from '../service/units';
 import { namespaceName } from '../service/validate';
-import { handle } from './envelope';
+import { handle, listAnswer } from './envelope';
+import { REST_LIST_BOUNDS, restPageArgs } from '../service/paging';
 
 type Q = { Querystring: Record<string, unknown>; Params: { name: string } };
 
@@ -15,7 +16,7 @@ export function registerUnitRoutes(app: FastifyInstance): void {
     '/api/v1/gpu-units',
     handle<Q>('gpuunit_list_failed', async (req) => {
       const ns = req.query.namespace ? namespaceName(req.query.namespace, INSTANCE_NAMESPACE) : undefined;
-      return [200, await listUnits(req.ctx, ns)];
+      return listAnswer(await listUnits(req.ctx, ns, restPageArgs(req.query), REST_LIST_BOUNDS, { after: 'continue', before: 'continue' }));
     }),
   );
   app.post(

@@ -4,7 +4,7 @@
  * Fields: ../shared/spec/contract.md (REST table, /api/v1/health).
  */
 import { STOCK_NAMESPACE } from '../api/constants';
-import type { InformerHealth } from '../kube/informer';
+import { NAMESPACE_INDEX, type InformerHealth } from '../kube/informer';
 import type { ServiceContext } from './context';
 
 export interface HealthView {
@@ -22,16 +22,16 @@ export function health(ctx: ServiceContext): HealthView {
   const informers = ctx.cache.health();
   const failing = informers.find((i) => i.lastError);
   const { reasons } = ctx.availability.check();
-  const units = ctx.cache.units.list();
   const kubeError = reasons.length ? reasons.join('; ') : failing?.lastError;
   return {
     startedAt: ctx.startedAt.toISOString(),
     uptimeSeconds: Math.floor((Date.now() - ctx.startedAt.getTime()) / 1000),
     kubernetesConnected: ctx.cache.synced && !kubeError,
-    nodeCount: ctx.cache.nodes.list().length,
+    nodeCount: ctx.cache.nodes.size,
     ...(kubeError ? { kubeError } : {}),
-    stockUnitCount: units.filter((u) => u.metadata.namespace === STOCK_NAMESPACE).length,
-    activeUnitCount: units.filter((u) => u.metadata.namespace !== STOCK_NAMESPACE).length,
+    // From the namespace index: no scan of the units.
+    stockUnitCount: ctx.cache.units.count(NAMESPACE_INDEX, STOCK_NAMESPACE),
+    activeUnitCount: ctx.cache.units.size - ctx.cache.units.count(NAMESPACE_INDEX, STOCK_NAMESPACE),
     informers,
   };
 }

@@ -20,7 +20,9 @@ import { R } from '../kube/resources';
 import { runningWriterOf, unitsMounting } from '../controllers/storage/controller';
 import { currentDigest, isJobActive } from '../controllers/storage/status';
 import { awaitCached, awaitGone, requestedBy, retryOnConflict, type RequestContext, type ServiceContext } from './context';
-import { listAllowed } from './access';
+import { pageStorageObjects, type ObjectPage } from './listing';
+import type { PageArgs, PageBounds } from './paging';
+import { INDEX } from '../kube/cache';
 import { reservationAlive, reservationOf } from './mounts';
 import { conflict, invalid, notFound, ValidationError } from './errors';
 import {
@@ -238,14 +240,22 @@ export async function getStorage(ctx: RequestContext, namespace: string, name: s
 }
 
 /**
- * Storages of a namespace (all namespaces the caller may list when undefined), optionally of one
- * phase, by namespace and name. @throws ServiceError 403 when listing `namespace` is denied.
+ * A page of the storages of a namespace (all namespaces the caller may list when undefined),
+ * optionally of one phase, by namespace and name (code-unit order), served from the cache's
+ * indexes (./listing.ts, keyset cursors: ./paging.ts). `fields` names the cursor arguments in
+ * errors (REST: `continue`).
+ * @throws ServiceError 403 when listing `namespace` is denied; ValidationError (400) for a bad
+ *   page size or cursor.
  */
-export async function listStorages(ctx: RequestContext, namespace?: string, phase?: string): Promise<StorageView[]> {
-  return (await listAllowed(ctx, 'gpustorages', (ns) => ctx.cache.storages.list(ns), namespace))
-    .map((s) => toStorageView(ctx, s))
-    .filter((v) => !phase || v.phase === phase)
-    .sort((a, b) => (a.namespace + '/' + a.name).localeCompare(b.namespace + '/' + b.name));
+export async function listStorages(
+  ctx: RequestContext,
+  filter: { namespace?: string; phase?: string },
+  args: PageArgs,
+  bounds: PageBounds,
+  fields?: { after: string; before: string },
+): Promise<ObjectPage<StorageView>> {
+  const page = await pageStorageObjects(ctx, filter, args, bounds, fields);
+  return { ...page, items: page.items.map((s) => toStorageView(ctx, s)) };
 }
 
 /**
@@ -363,7 +373,7 @@ export async function deleteStorage(ctx: RequestContext, namespace: string, name
     if (r && !mounted.includes(r.unit) && reservationAlive(ctx, namespace, name, r)) mounted.push(r.unit);
     if (mounted.length) throw conflict(`GPUStorage ${namespace}/${name} is mounted by unit ${mounted.join(', ')}; delete or update the unit first`);
     const clones = ctx.cache.storages
-      .list(namespace)
+      .byIndex(INDEX.cloneSource, `${namespace}/${name}`)
       .filter((c) => c.spec.prepare?.fromStorageName === name && c.status?.prepare?.phase !== 'Succeeded' && !c.metadata.deletionTimestamp)
       .map((c) => c.metadata.name);
     if (clones.length) throw conflict(`GPUStorage ${namespace}/${name} is the source of clone ${clones.join(', ')} that has not yet succeeded`);

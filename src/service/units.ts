@@ -40,7 +40,9 @@ import { isAlreadyExists, isConflict, isInvalid, isNotFound, kubeMessageOf } fro
 import { R } from '../kube/resources';
 import { logger } from '../logger';
 import { awaitCached, awaitGone, requestedBy, requireNamespace, retryOnConflict, type RequestContext, type ServiceContext } from './context';
-import { listAllowed } from './access';
+import { pageStockObjects, pageUnitObjects, type ObjectPage } from './listing';
+import type { PageArgs, PageBounds } from './paging';
+import { INDEX } from '../kube/cache';
 import { releaseMounts, reserveMounts } from './mounts';
 import { holdOperation, OPERATION_HASH_LABEL, operationHash } from './operation-lease';
 import { conflict, insufficientCapacity, invalid, notFound, ValidationError } from './errors';
@@ -313,24 +315,22 @@ export async function getUnit(ctx: RequestContext, namespace: string, name: stri
 }
 
 /**
- * Active units of a namespace (all namespaces but runtime-stock the caller may list, when
- * undefined), by namespace/name. @throws ServiceError 403 when listing `namespace` is denied.
+ * A page of the active units of a namespace (all namespaces but runtime-stock the caller may
+ * list, when undefined), by namespace and name, from the cache's indexes (./listing.ts).
+ * @throws ServiceError 403 when listing `namespace` is denied; ValidationError for a bad page size or cursor.
  */
-export async function listUnits(ctx: RequestContext, namespace?: string): Promise<UnitView[]> {
-  return (await listAllowed(ctx, 'gpuunits', (ns) => ctx.cache.units.list(ns), namespace))
-    .filter((u) => !isStock(u) && !u.metadata.deletionTimestamp)
-    .map(toUnitView)
-    .sort((a, b) => (a.namespace + '/' + a.name).localeCompare(b.namespace + '/' + b.name));
+export async function listUnits(ctx: RequestContext, namespace: string | undefined, args: PageArgs, bounds: PageBounds, fields?: { after: string; before: string }): Promise<ObjectPage<UnitView>> {
+  const page = await pageUnitObjects(ctx, namespace, args, bounds, fields);
+  return { ...page, items: page.items.map(toUnitView) };
 }
 
-/** Stock units, optionally of one specName, oldest first (the order consumption takes them). @throws 403 when listing gpuunits in runtime-stock is denied. */
-export async function listStockUnits(ctx: RequestContext, specName?: string): Promise<UnitView[]> {
-  await ctx.caller.require({ verb: 'list', resource: 'gpuunits', namespace: STOCK_NAMESPACE });
-  return ctx.cache.units
-    .list(STOCK_NAMESPACE)
-    .filter((u) => !u.metadata.deletionTimestamp && (!specName || u.spec.specName === specName))
-    .sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)) || a.metadata.name!.localeCompare(b.metadata.name!))
-    .map(toUnitView);
+/**
+ * A page of stock units, optionally of one specName, oldest first (the order consumption takes them).
+ * @throws 403 when listing gpuunits in runtime-stock is denied; ValidationError for a bad page size or cursor.
+ */
+export async function listStockUnits(ctx: RequestContext, specName: string | undefined, args: PageArgs, bounds: PageBounds, fields?: { after: string; before: string }): Promise<ObjectPage<UnitView>> {
+  const page = await pageStockObjects(ctx, specName, args, bounds, fields);
+  return { ...page, items: page.items.map(toUnitView) };
 }
 
 /** Validates a `{namespace, name}` pair from a path or arguments. */
@@ -344,17 +344,25 @@ export function unitRef(namespace: unknown, name: unknown): { namespace: string;
 
 /** The active unit that carries `operationID`, if this process's cache has one. */
 function unitOfOperation(ctx: ServiceContext, operationID: string): UnitObject | undefined {
-  return ctx.cache.units.list().find((u) => !isStock(u) && !u.metadata.deletionTimestamp && u.metadata.annotations?.[ANNOTATIONS.operationID] === operationID);
+  // The operationID index holds active units not being deleted (src/kube/cache.ts).
+  return ctx.cache.units.byIndex(INDEX.operationID, operationID)[0];
 }
 
-/** Names (namespace/name) of stock units an active unit already names as its source. */
-function consumedStock(ctx: ServiceContext): Set<string> {
-  const out = new Set<string>();
-  for (const u of ctx.cache.units.list()) {
-    const src = !isStock(u) ? sourceStockOf(u) : undefined;
-    if (src) out.add(`${src.namespace}/${src.name}`);
+/**
+ * The stock units (namespace/name) an active unit already names as its source, as a Set whose
+ * membership is read from the cache's source-stock index when asked (O(1) per question, no scan).
+ */
+class ConsumedStock extends Set<string> {
+  constructor(private readonly ctx: ServiceContext) {
+    super();
   }
-  return out;
+  override has(key: string): boolean {
+    return this.ctx.cache.units.count(INDEX.sourceStock, key) > 0;
+  }
+}
+
+function consumedStock(ctx: ServiceContext): Set<string> {
+  return new ConsumedStock(ctx);
 }
 
 /** Another active unit (not `self`) that mounts one of `mounts` in `namespace`: the exclusivity rule. */
@@ -393,7 +401,8 @@ function mapKubeError(err: unknown): never {
 async function claimStock(ctx: ServiceContext, specName: string): Promise<{ stock: UnitObject; claimID: string }> {
   const claimID = randomUUID();
   const consumed = consumedStock(ctx);
-  const cached = consumableStock(ctx.cache.units.list(STOCK_NAMESPACE), specName, Date.now(), consumed) as UnitObject[];
+  // Stock units of the spec, from the stock-by-spec index (not every stock unit).
+  const cached = consumableStock(ctx.cache.units.byIndex(INDEX.stockSpec, `spec:${specName}`), specName, Date.now(), consumed) as UnitObject[];
   const won = await claimFirst(ctx, cached, specName, consumed, claimID);
   if (won) return won;
   // The cache may lag behind the API server (a claim just released, a unit just Ready): look once

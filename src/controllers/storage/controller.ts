@@ -13,7 +13,7 @@ import { accessorDeploymentName, accessorName, prepareJobName, unitDeploymentNam
 import type { GPUStorage, GPUStorageStatus, GPUUnit } from '../../api/types';
 import { ensureApplied } from '../../kube/apply';
 import { Controller, sameStatus } from '../../kube/controller';
-import type { ClusterCache } from '../../kube/cache';
+import { INDEX, type ClusterCache } from '../../kube/cache';
 import { isAlreadyExists, isNotFound, kubeMessageOf, statusCodeOf } from '../../kube/errors';
 import type { EventRecorder } from '../../kube/events';
 import { objectKey } from '../../kube/informer';
@@ -43,8 +43,8 @@ export function isUnitRunning(cache: ClusterCache, namespace: string, unitName: 
   const deployment = cache.deployments.get(namespace, unitDeploymentName(unitName));
   if ((deployment?.spec?.replicas ?? 0) > 0 && !deployment?.metadata?.deletionTimestamp) return true;
   return cache.pods
-    .list(namespace)
-    .some((p) => p.metadata?.labels?.[LABELS.unit] === unitName && !p.metadata?.deletionTimestamp && !!p.spec?.nodeName && (p.status?.phase === 'Running' || p.status?.phase === 'Pending'));
+    .byIndex(INDEX.unitLabel, `${namespace}/${unitName}`)
+    .some((p) => !p.metadata?.deletionTimestamp && !!p.spec?.nodeName && (p.status?.phase === 'Running' || p.status?.phase === 'Pending'));
 }
 
 /**
@@ -57,10 +57,10 @@ export function runningWriterOf(cache: ClusterCache, namespace: string, storage:
   )?.metadata.name;
 }
 
-/** Active units in `namespace` whose storageMounts name `storage`. */
+/** Active units in `namespace` whose storageMounts name `storage` (the storage → mounting units index, src/kube/cache.ts). */
 export function unitsMounting(cache: ClusterCache, namespace: string, storage: string): (GPUUnit & KubernetesObject)[] {
   if (namespace === STOCK_NAMESPACE) return [];
-  return cache.units.list(namespace).filter((u) => !u.metadata.deletionTimestamp && u.spec.storageMounts?.some((m) => m.name === storage));
+  return cache.units.byIndex(INDEX.mountedStorage, `${namespace}/${storage}`);
 }
 
 export class StorageController extends Controller {

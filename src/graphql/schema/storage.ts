@@ -2,7 +2,9 @@
  * The storage domain of the GraphQL API: the Storage type, its queries, inputs, mutations and
  * subscriptions. Thin over src/service/storage.ts (the same rules serve REST).
  */
-import { resolveArrayConnection, encodeGlobalID } from '@pothos/plugin-relay';
+import { encodeGlobalID, resolveArrayConnection } from '@pothos/plugin-relay';
+import { TOTAL_COUNT_DESCRIPTION, toConnection, totalCountOf } from '../connection';
+import { CONNECTION_BOUNDS } from '../../service/paging';
 import { builder } from '../builder';
 import { ConditionType, MUTATION_ERRORS, namespacedID, WatchEventTypeEnum } from './common';
 import { eventOrThrow, type StreamEnd, type WatchEvent } from '../stream';
@@ -152,18 +154,23 @@ builder.queryFields((t) => ({
       }
     },
   }),
-  storages: t.connection({
-    type: StorageType,
-    description: 'Storages, by namespace and name; all namespaces when namespace is omitted. At most 100 per page (Relay default); pageInfo.hasNextPage says when there are more.',
-    args: {
-      namespace: t.arg.string(),
-      phase: t.arg({ type: StoragePhaseEnum }),
+  storages: t.connection(
+    {
+      type: StorageType,
+      description:
+        'Storages, by namespace and name; all namespaces when namespace is omitted. 20 per page unless first or last says otherwise, at most 1000; ' +
+        'pageInfo.hasNextPage says when there are more. Cursors are keyset positions: a walk never repeats or skips a storage that exists throughout it.',
+      args: {
+        namespace: t.arg.string(),
+        phase: t.arg({ type: StoragePhaseEnum }),
+      },
+      resolve: async (_r, args, ctx) => {
+        const ns = args.namespace ? namespaceName(args.namespace, INSTANCE_NAMESPACE) : undefined;
+        return toConnection(await listStorages(ctx.svc, { namespace: ns, phase: args.phase ?? undefined }, args, CONNECTION_BOUNDS));
+      },
     },
-    resolve: async (_r, args, ctx) => {
-      const ns = args.namespace ? namespaceName(args.namespace, INSTANCE_NAMESPACE) : undefined;
-      return resolveArrayConnection({ args }, await listStorages(ctx.svc, ns, args.phase ?? undefined));
-    },
-  }),
+    { fields: (c) => ({ totalCount: c.int({ description: TOTAL_COUNT_DESCRIPTION, resolve: totalCountOf }) }) },
+  ),
 }));
 
 const PrepareInput = builder.inputType('PrepareInput', {

@@ -5,7 +5,9 @@
  * same rules serve REST).
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { resolveArrayConnection, encodeGlobalID } from '@pothos/plugin-relay';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { TOTAL_COUNT_DESCRIPTION, toConnection, totalCountOf } from '../connection';
+import { CONNECTION_BOUNDS } from '../../service/paging';
 import { builder } from '../builder';
 import { ConditionType, WatchEventTypeEnum, namespacedID } from './common';
 import { StorageType } from './storage';
@@ -169,21 +171,27 @@ builder.queryFields((t) => ({
       }
     },
   }),
-  units: t.connection({
-    type: UnitType,
-    description: 'Active units, by namespace and name; all namespaces when namespace is omitted.',
-    args: { namespace: t.arg.string() },
-    resolve: async (_r, args, ctx) => {
-      const ns = args.namespace ? namespaceName(args.namespace, INSTANCE_NAMESPACE) : undefined;
-      return resolveArrayConnection({ args }, await listUnits(ctx.svc, ns));
+  units: t.connection(
+    {
+      type: UnitType,
+      description: 'Active units, by namespace and name; all namespaces when namespace is omitted. 20 per page unless first or last says otherwise, at most 1000 (keyset cursors).',
+      args: { namespace: t.arg.string() },
+      resolve: async (_r, args, ctx) => {
+        const ns = args.namespace ? namespaceName(args.namespace, INSTANCE_NAMESPACE) : undefined;
+        return toConnection(await listUnits(ctx.svc, ns, args, CONNECTION_BOUNDS));
+      },
     },
-  }),
-  stockUnits: t.connection({
-    type: UnitType,
-    description: 'Stock units (runtime-stock), optionally of one specName, oldest first: the order consumption takes them.',
-    args: { specName: t.arg.string() },
-    resolve: async (_r, args, ctx) => resolveArrayConnection({ args }, await listStockUnits(ctx.svc, args.specName ?? undefined)),
-  }),
+    { fields: (c) => ({ totalCount: c.int({ description: TOTAL_COUNT_DESCRIPTION, resolve: totalCountOf }) }) },
+  ),
+  stockUnits: t.connection(
+    {
+      type: UnitType,
+      description: 'Stock units (runtime-stock), optionally of one specName, oldest first: the order consumption takes them. 20 per page unless first or last says otherwise, at most 1000 (keyset cursors).',
+      args: { specName: t.arg.string() },
+      resolve: async (_r, args, ctx) => toConnection(await listStockUnits(ctx.svc, args.specName ?? undefined, args, CONNECTION_BOUNDS)),
+    },
+    { fields: (c) => ({ totalCount: c.int({ description: TOTAL_COUNT_DESCRIPTION, resolve: totalCountOf }) }) },
+  ),
 }));
 
 const EnvVarInput = builder.inputType('EnvVarInput', {
