@@ -88,7 +88,7 @@ export interface ControllerOptions extends StorageControllerOptions {
 }
 
 /** Parallel reconciles per controller when the environment does not say (bench/converge.ts). */
-export const DEFAULT_WORKERS = { storage: 8, unit: 4, operation: 2 } as const;
+export const DEFAULT_WORKERS = { storage: 16, unit: 4, operation: 2 } as const;
 
 function workersFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];

@@ -153,6 +153,10 @@ function getStorageObject(ctx: ServiceContext, namespace: string, name: string):
 }
 
 async function storageClass(ctx: ServiceContext, name: string): Promise<{ allowVolumeExpansion?: boolean } | undefined> {
+  // From the StorageClass informer; the API server is asked only for a class it has not delivered
+  // (created a moment ago): no round trip on every create (bench/converge.ts, issue 14).
+  const cached = ctx.cache.storageClasses.get(undefined, name);
+  if (cached) return cached;
   try {
     return await ctx.kube.get(R.storageClass, undefined, name);
   } catch (err) {

@@ -65,6 +65,24 @@ export function unitsMounting(cache: ClusterCache, namespace: string, storage: s
 
 export class StorageController extends Controller {
   private readonly ownWrites = new OwnWrites<GPUStorage & KubernetesObject>();
+  /**
+   * Prepare Jobs this controller created that the informer may not have delivered yet: the next
+   * reconcile (our own status write's event comes first) uses the API server's answer to the
+   * create instead of a GET round trip (bench/converge.ts: one GET per storage before).
+   */
+  private readonly createdJobs = new Map<string, { job: V1Job; at: number }>();
+
+  /** A Job created here within the last 30 s and not yet in the cache (forgotten once it is). */
+  private jobJustCreated(ns: string, name: string): V1Job | undefined {
+    const key = `${ns}/${name}`;
+    const e = this.createdJobs.get(key);
+    if (!e) return undefined;
+    if (Date.now() - e.at > 30_000) {
+      this.createdJobs.delete(key);
+      return undefined;
+    }
+    return e.job;
+  }
 
   constructor(
     private readonly kube: Kube,
@@ -231,6 +249,8 @@ export class StorageController extends Controller {
     if (digest) {
       const jobName = prepareJobName(name, digest);
       job = this.cache.jobs.get(ns, jobName);
+      if (job) this.createdJobs.delete(`${ns}/${jobName}`);
+      else job = this.jobJustCreated(ns, jobName);
       if (!job && prev?.prepare?.observedDigest === digest && prev.prepare.jobName === jobName && !['Succeeded', 'Failed'].includes(prev.prepare.phase)) {
         // Not in the cache yet, or really gone? Ask the API server before calling it deleted.
         try {
@@ -261,6 +281,8 @@ export class StorageController extends Controller {
     if (plan.startJob && digest) {
       try {
         const job = await this.kube.create(R.job, desiredPrepareJob(storage, digest, this.opts, plan.placement));
+        this.createdJobs.set(`${ns}/${job.metadata!.name}`, { job, at: Date.now() });
+        if (this.createdJobs.size > 1000) for (const [k, e] of this.createdJobs) if (Date.now() - e.at > 30_000) this.createdJobs.delete(k);
         // Recorded here, not after the status write, so a lost status race never loses it.
         this.recorder.record(storage, 'Normal', 'PrepareStarted', `prepare job ${job.metadata?.name} started (attempt ${plan.status.prepare?.attempts ?? 1}${plan.status.prepare?.recoveryPhase === 'Running' ? ', recovery' : ''})`);
       } catch (err) {
