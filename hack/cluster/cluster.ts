@@ -460,8 +460,9 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       `--audit-policy-file=${auditPolicy}`,
       `--audit-log-path=${auditLog}`,
       '--audit-log-format=json',
-      '--audit-log-maxsize=50',
-      '--audit-log-maxbackup=2',
+      // Rotated at 100 MB, five backups kept: tests read the backups too (test/support/audit.ts).
+      '--audit-log-maxsize=100',
+      '--audit-log-maxbackup=5',
       // The API server's own client certificate towards kubelets (logs, exec; the real node).
       `--kubelet-client-certificate=${path.join(pki, 'admin.crt')}`,
       `--kubelet-client-key=${path.join(pki, 'admin.key')}`,

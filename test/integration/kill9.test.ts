@@ -14,7 +14,7 @@
  * STORAGES (default 200) sets the size of each round.
  */
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startLocalCluster, type LocalCluster } from '../../hack/cluster/cluster';
 import { Kube, R, type Resource } from '../../src/kube/resources';
 import { LABELS } from '../../src/api/constants';
@@ -71,6 +71,8 @@ describe('kill -9 during 200 prepares', () => {
       const ns = `kill9-${point}`;
       await kube.create(R.namespace, { metadata: { name: ns } });
       let svc = await replica();
+      // A failed round must not leave its replica reconciling the next round's storages.
+      onTestFinished(() => svc.signal('SIGKILL'));
       const t0 = Date.now();
       for (let i = 0; i < STORAGES; i += 20) {
         await Promise.all(Array.from({ length: Math.min(20, STORAGES - i) }, (_, k) => kube.create(R.storage, storage(ns, i + k))));

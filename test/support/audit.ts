@@ -3,7 +3,26 @@
  * counts by identity and replica, for tests and benchmarks that run the service on a cluster of
  * their own (test/support/env.ts `auditWrites` reads the suite's shared cluster).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Every line of the audit log `auditLog`, oldest first, including the files the API server rotated
+ * it into (`--audit-log-maxsize`: `audit-<time>.log` beside it), so a count over a long run never
+ * misses the part that was rotated away (a kill -9 round once counted 199 of 200 Job creates).
+ * The last line may be half written.
+ * @throws when `auditLog` does not exist.
+ */
+export function auditLines(auditLog: string): string[] {
+  if (!existsSync(auditLog)) throw new Error(`no audit log at ${auditLog}`);
+  const dir = dirname(auditLog);
+  const stem = basename(auditLog, '.log');
+  const rotated = readdirSync(dir)
+    .filter((f) => f.startsWith(`${stem}-`) && f.endsWith('.log'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+  return [...rotated, auditLog].flatMap((f) => readFileSync(f, 'utf8').split('\n'));
+}
 
 /** One write of the audit log, as {@link auditWritesOf} returns it. */
 export interface AuditedWrite {
@@ -27,7 +46,7 @@ export function auditWritesOf(auditLog: string, user: string, sinceMs: number): 
   if (!existsSync(auditLog)) throw new Error(`no audit log at ${auditLog}`);
   const writes: AuditedWrite[] = [];
   let throttled = 0;
-  for (const line of readFileSync(auditLog, 'utf8').split('\n')) {
+  for (const line of auditLines(auditLog)) {
     if (!line.includes(user)) continue;
     let e: { stage: string; verb: string; user: { username: string }; requestReceivedTimestamp: string; userAgent?: string; objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string }; responseStatus?: { code?: number } };
     try {

@@ -4,9 +4,10 @@
 import { inject } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Kube } from '../../src/kube/resources';
+import { auditLines } from './audit';
 
 export interface TestEnv {
   /** Kubeconfig of the service's identity: the ServiceAccount gpu-runtime of deploy/rbac/operator.yaml. */
@@ -95,7 +96,7 @@ export interface AuditWrite {
 export function auditWrites(user: string, sinceMs: number): AuditWrite[] {
   const file = testEnv().auditLog;
   if (!file || !existsSync(file)) throw new Error(`no audit log (${file ?? 'this cluster has none'}): write counts cannot be checked`);
-  const lines = readFileSync(file, 'utf8').split('\n');
+  const lines = auditLines(file);
   lines.pop(); // the last line is either empty or still being written by the API server
   return lines
     .filter(Boolean)

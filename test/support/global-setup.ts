@@ -9,13 +9,14 @@
  */
 import type { TestProject } from 'vitest/node';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { reapStaleTestClusters, startLocalCluster, type LocalCluster } from '../../hack/cluster/cluster';
 import type { TestEnv } from './env';
+import { auditLines } from './audit';
 
 const run = promisify(execFile);
 
@@ -92,8 +93,7 @@ export async function serviceAccountKubeconfig(cluster: LocalCluster): Promise<s
 /** Audit events of `user` answered 403, as `verb uri` lines. */
 export function forbiddenAnswers(auditLog: string, user: string): string[] {
   if (!existsSync(auditLog)) return [];
-  return readFileSync(auditLog, 'utf8')
-    .split('\n')
+  return auditLines(auditLog)
     .filter((l) => l.includes(user) && l.includes('"code":403'))
     .map((l) => JSON.parse(l) as { verb: string; requestURI: string; user: { username: string }; responseStatus?: { code?: number; message?: string } })
     // A create in a namespace being deleted is refused with 403 by NamespaceLifecycle admission,
