@@ -33,6 +33,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Milliseconds before the request is aborted (default 30000). */
   timeoutMs?: number;
+  /**
+   * Checked again right before the request is handed to undici (after the credentials are
+   * ready), so a process frozen between the caller's check and the send re-checks when it resumes
+   * (Kube.guarded: the leadership term's write guard). Throws to refuse.
+   */
+  guard?: () => void;
 }
 
 /**
@@ -51,6 +57,7 @@ export async function kubeRequest<T = unknown>(
   const url = new URL(cluster.server.replace(/\/$/, '') + path);
   for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
   const transport = await transportFor(kc, url.toString());
+  opts.guard?.();
   const headers: Record<string, string> = { ...transport.headers, accept: 'application/json', 'user-agent': USER_AGENT };
   let body: string | undefined;
   if (opts.body !== undefined) {

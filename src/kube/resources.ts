@@ -116,7 +116,7 @@ export class Kube {
   async create<T extends KubernetesObject>(r: Resource<T>, obj: T): Promise<T> {
     this.guard?.();
     const body = { apiVersion: r.apiVersion, kind: r.kind, ...obj };
-    return kubeRequest<T>(this.kc, 'POST', collectionPath(r, obj.metadata?.namespace), { body, query: { fieldManager: FIELD_MANAGER } });
+    return kubeRequest<T>(this.kc, 'POST', collectionPath(r, obj.metadata?.namespace), { body, query: { fieldManager: FIELD_MANAGER }, guard: this.guard });
   }
 
   /** PUT with the object's resourceVersion: 409 when someone else wrote first. */
@@ -126,6 +126,7 @@ export class Kube {
       // Items of a list arrive without kind and apiVersion (W9); the API server needs them.
       body: { ...obj, apiVersion: obj.apiVersion ?? r.apiVersion, kind: obj.kind ?? r.kind },
       query: { fieldManager: FIELD_MANAGER },
+      guard: this.guard,
     });
   }
 
@@ -135,6 +136,7 @@ export class Kube {
       body: patch,
       patchType: type,
       query: { fieldManager: FIELD_MANAGER, force: type === 'apply' ? true : undefined },
+      guard: this.guard,
     });
   }
 
@@ -152,6 +154,7 @@ export class Kube {
     this.guard?.();
     return kubeRequest(this.kc, 'DELETE', itemPath(r, namespace, name), {
       body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions },
+      guard: this.guard,
     });
   }
 }
