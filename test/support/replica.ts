@@ -1,5 +1,5 @@
 /**
- * The service as a separate process (`tsx src/main.ts`, the developer path of `npm start`), for
+ * The service as a separate process (`node --import tsx src/main.ts`, the developer path of `npm start`), for
  * tests that signal it (SIGTERM, SIGSTOP, SIGKILL) or run two replicas.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { eventually } from './env';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const tsx = `${root}node_modules/.bin/tsx`;
 
 export interface Replica {
   proc: ChildProcess;
@@ -28,11 +27,13 @@ export interface Replica {
  * @throws when it prints no URL within 90 s.
  */
 export async function startReplica(kubeconfig: string, env: Record<string, string> = {}): Promise<Replica> {
-  const proc = spawn(tsx, ['src/main.ts'], {
+  // One process (tsx as a loader), not tsx's CLI in front of a child: a signal reaches the service
+  // itself, never a relay that may kill the child before its handlers are known (exit 143 seen once).
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     env: { ...process.env, KUBECONFIG: kubeconfig, PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: tsx runs the service in a child, and signals must reach both.
+    // Its own process group, so cleanup reaches anything it started.
     detached: true,
   });
   let out = '';
