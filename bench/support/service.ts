@@ -7,10 +7,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 export { auditWritesOf, type AuditedWrite } from '../../test/support/audit';
-import { startLocalCluster, type LocalCluster, type LocalClusterOptions } from '../../hack/cluster/cluster';
+import { freePort, startLocalCluster, type LocalCluster, type LocalClusterOptions } from '../../hack/cluster/cluster';
+
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -23,18 +23,6 @@ export const OPERATOR_USER = 'gpu-runtime-operator';
  */
 export async function benchCluster(name: string, opts: LocalClusterOptions = {}): Promise<LocalCluster> {
   return startLocalCluster({ name: `bench-${name}-${process.pid}`, persistent: false, componentQps: 1000, podRunMs: 0, log: () => undefined, ...opts });
-}
-
-/** A free TCP port on loopback. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** The service as a child process, and its memory as /proc reports it. */

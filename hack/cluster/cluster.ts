@@ -164,7 +164,8 @@ function defaultLog(line: string): void {
   process.stderr.write(`[cluster] ${line}\n`);
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on loopback (the kernel picks it; closed again before it is returned). */
+export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

@@ -25,9 +25,8 @@ import { promisify } from 'node:util';
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { startLocalCluster, type LocalCluster } from '../../hack/cluster/cluster';
+import { freePort, startLocalCluster, type LocalCluster } from '../../hack/cluster/cluster';
 import { buildImage, containerUnavailable, runImage, type Container } from '../support/container';
 import { uniq } from '../support/env';
 import { restAt } from '../support/http';
@@ -41,16 +40,6 @@ const seed = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['echo se
 const unavailable = containerUnavailable();
 if (unavailable) console.warn(`image.test.ts skipped: ${unavailable}`);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface AuditEvent {
   verb: string;
