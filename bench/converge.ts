@@ -29,6 +29,7 @@ import { Kube, R } from '../src/kube/resources';
 import { desiredPVC, desiredPrepareJob } from '../src/controllers/storage/children';
 import { prepareDigest } from '../src/api/digest';
 import { grantDevelopmentAccess } from '../src/auth/roles';
+import { clientRateLimitFromEnv } from '../src/kube/throttle';
 import type { GPUStorage } from '../src/api/types';
 import { auditWritesOf, benchCluster, OPERATOR_USER, percentile, repoRoot, startService } from './support/service';
 
@@ -123,7 +124,7 @@ async function floor(): Promise<number> {
 function meansFromMetrics(text: string): Record<string, { mean: number; count: number }> {
   const sums = new Map<string, { sum: number; count: number }>();
   for (const line of text.split('\n')) {
-    const m = /^(workqueue_queue_duration_seconds|workqueue_work_duration_seconds|rest_client_request_duration_seconds|http_request_duration_seconds)_(sum|count)\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
+    const m = /^(workqueue_queue_duration_seconds|workqueue_work_duration_seconds|rest_client_request_duration_seconds|rest_client_rate_limiter_duration_seconds|http_request_duration_seconds)_(sum|count)\{([^}]*)\} ([\d.e+-]+)$/.exec(line);
     if (!m) continue;
     const labels = Object.fromEntries([...m[3]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
     const key = `${m[1]} ${labels.name ?? labels.verb ?? `${labels.method} ${labels.route ?? ''}`}`.trim();
@@ -241,7 +242,10 @@ async function service() {
   const ms = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
   const median = (xs: number[]) => percentile(xs, 50) / 1000;
   const perStorageReady = ms(steps.map((e) => (e.ready ?? NaN) - (e.posted ?? NaN)));
-  const breakdown = meansFromMetrics(await (await fetch(`${svc.url}/metrics`)).text());
+  const metricsText = await (await fetch(`${svc.url}/metrics`)).text();
+  const breakdown = meansFromMetrics(metricsText);
+  // Requests our client sent again after a 429 / 5xx with Retry-After (src/kube/throttle.ts).
+  const clientRetries = [...metricsText.matchAll(/^rest_client_request_retries_total\{[^}]*\} ([\d.e+-]+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
   for (const w of watchers) w.stop();
   await svc.stop();
   await cluster.stop();
@@ -257,6 +261,9 @@ async function service() {
     leaseWrites,
     conflicts409: inRun.filter((w) => w.code === 409).length,
     throttled429: throttled,
+    clientRetries,
+    /** The service's client-side rate limit (KUBE_API_QPS / KUBE_API_BURST). */
+    clientRateLimit: clientRateLimitFromEnv(),
     peakRssMB,
     rssIdleMB,
     idleWrites,

@@ -170,7 +170,8 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
       unitWorkers: opts.workers?.unit ?? workersFromEnv('UNIT_WORKERS', DEFAULT_WORKERS.unit),
       operationWorkers: opts.workers?.operation ?? workersFromEnv('OPERATION_WORKERS', DEFAULT_WORKERS.operation),
     };
-    elector = new LeaderElector(kube, {
+    // Lease requests skip the client-side rate limit: a burst of reconciles must not delay a renewal.
+    elector = new LeaderElector(kube.unthrottled(), {
       namespace: leaseNamespace,
       name: le.name ?? (process.env.LEADER_ELECTION_NAME || FIELD_MANAGER),
       leaseDurationMs: le.leaseDurationMs,

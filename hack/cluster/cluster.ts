@@ -456,7 +456,8 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
       `--service-account-signing-key-file=${path.join(pki, 'sa.key')}`,
       '--service-cluster-ip-range=10.96.0.0/16',
       '--allow-privileged=true',
-      '--enable-priority-and-fairness=false',
+      // API Priority and Fairness stays on, as on every real cluster: overload answers 429 with
+      // Retry-After, which the service's client honours (src/kube/throttle.ts).
       '--profiling=false',
       `--audit-policy-file=${auditPolicy}`,
       `--audit-log-path=${auditLog}`,

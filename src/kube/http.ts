@@ -8,7 +8,9 @@ import { RequestContext, HttpMethod } from '@kubernetes/client-node/dist/gen/htt
 import { hostname } from 'node:os';
 import { fetch, type Dispatcher } from 'undici';
 import { KubeHttpError } from './errors';
-import { restLatency, restRequests } from './metrics';
+import { restLatency, restRequests, restRetries } from './metrics';
+import { retryDelayMs, throttle } from './throttle';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * The User-Agent of every request, as client-go's `binary/version (os/arch)` plus the replica:
@@ -39,10 +41,19 @@ export interface RequestOptions {
    * (Kube.guarded: the leadership term's write guard). Throws to refuse.
    */
   guard?: () => void;
+  /**
+   * false: not held back by the client-side rate limit (leader election's Lease requests, which
+   * client-go sends through a client of their own so a burst of reconciles cannot delay a renewal
+   * past the renew deadline). Retry-After is honoured either way.
+   */
+  throttle?: boolean;
 }
 
 /**
- * Sends one request and returns the parsed JSON body.
+ * Sends one request and returns the parsed JSON body. The request waits for the client-side
+ * rate limit of `kc` (./throttle.ts) and is sent again, up to 10 times, when the API server
+ * answers 429 or a 5xx with Retry-After (after the seconds it asked for; the guard is checked
+ * again before each send).
  * @throws KubeHttpError for any non-2xx answer (status code, metav1.Status, Retry-After);
  *   network errors propagate as thrown by undici.
  */
@@ -56,35 +67,42 @@ export async function kubeRequest<T = unknown>(
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/$/, '') + path);
   for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-  const transport = await transportFor(kc, url.toString());
-  opts.guard?.();
-  const headers: Record<string, string> = { ...transport.headers, accept: 'application/json', 'user-agent': USER_AGENT };
-  let body: string | undefined;
-  if (opts.body !== undefined) {
-    body = JSON.stringify(opts.body);
-    headers['content-type'] = method === 'PATCH' ? PATCH_CONTENT_TYPE[opts.patchType ?? 'merge'] : 'application/json';
-  }
-  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
   const host = url.host;
-  const end = restLatency.startTimer({ verb: method, host });
-  let res: Awaited<ReturnType<typeof fetch>>;
-  try {
-    res = await fetch(url, {
-      method,
-      headers,
-      body,
-      dispatcher: transport.dispatcher,
-      signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
-    });
-  } catch (err) {
-    restRequests.inc({ code: '<error>', method, host });
-    throw err;
-  }
-  restRequests.inc({ code: String(res.status), method, host });
-  const text = await res.text();
-  end();
-  const parsed = text ? safeParse(text) : undefined;
-  if (res.status < 200 || res.status >= 300) {
+  let body: string | undefined;
+  if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  for (let attempt = 0; ; attempt++) {
+    if (opts.throttle !== false) await throttle(kc, method, host);
+    const transport = await transportFor(kc, url.toString());
+    opts.guard?.();
+    const headers: Record<string, string> = { ...transport.headers, accept: 'application/json', 'user-agent': USER_AGENT };
+    if (body !== undefined) headers['content-type'] = method === 'PATCH' ? PATCH_CONTENT_TYPE[opts.patchType ?? 'merge'] : 'application/json';
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
+    const end = restLatency.startTimer({ verb: method, host });
+    let res: Awaited<ReturnType<typeof fetch>>;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body,
+        dispatcher: transport.dispatcher,
+        signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      restRequests.inc({ code: '<error>', method, host });
+      throw err;
+    }
+    restRequests.inc({ code: String(res.status), method, host });
+    const text = await res.text();
+    end();
+    if (res.status >= 200 && res.status < 300) return (text ? safeParse(text) : undefined) as T;
+    // The API server did not execute it and said when to come back (APF's 429): send it again.
+    const waitMs = retryDelayMs(res.status, res.headers.get('retry-after'), attempt);
+    if (waitMs !== undefined) {
+      restRetries.inc({ code: String(res.status), verb: method, host });
+      await sleep(waitMs, undefined, { signal: opts.signal });
+      continue;
+    }
+    const parsed = text ? safeParse(text) : undefined;
     const status = parsed && typeof parsed === 'object' ? (parsed as { reason?: string; message?: string }) : undefined;
     const retry = Number(res.headers.get('retry-after'));
     throw new KubeHttpError(
@@ -94,7 +112,6 @@ export async function kubeRequest<T = unknown>(
       Number.isFinite(retry) && retry > 0 ? retry : undefined,
     );
   }
-  return parsed as T;
 }
 
 /**
@@ -179,8 +196,9 @@ export async function kubeStream(
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/$/, '') + path);
-  const transport = await transportFor(kc, url.toString());
   const host = url.host;
+  await throttle(kc, method, host);
+  const transport = await transportFor(kc, url.toString());
   // The timeout bounds the wait for the answer's headers, not the streaming of a large body.
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error(`no answer from ${url.pathname} within ${(opts.timeoutMs ?? 15_000) / 1000} s`)), opts.timeoutMs ?? 15_000);

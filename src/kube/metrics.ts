@@ -93,6 +93,17 @@ export const restLatency = new Histogram({
   registers,
 });
 
+/** client-go's name: how long requests waited for the client-side rate limiter (src/kube/throttle.ts). */
+export const rateLimiterWait = new Histogram({
+  name: 'rest_client_rate_limiter_duration_seconds',
+  help: 'Client-side rate limiter latency in seconds, by verb and host',
+  labelNames: ['verb', 'host'] as const,
+  buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+  registers,
+});
+/** client-go's name: requests sent again after a 429 (or 5xx with Retry-After), by the answer that caused it. */
+export const restRetries = new Counter({ name: 'rest_client_request_retries_total', help: 'Number of request retries, partitioned by status code, verb, and host', labelNames: ['code', 'verb', 'host'] as const, registers });
+
 export const leaderStatus = new Gauge({ name: 'leader_election_master_status', help: '1 while this replica holds the leader lease `name`, else 0', labelNames: ['name'] as const, registers });
 
 /** Informer sources read at scrape time (a ClusterCache registers its informers when it starts). */

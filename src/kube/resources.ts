@@ -94,7 +94,18 @@ export class Kube {
   constructor(
     readonly kc: KubeConfig,
     private readonly guard?: WriteGuard,
+    /** false: requests skip the client-side rate limit (see {@link unthrottled}). */
+    private readonly throttle = true,
   ) {}
+
+  /**
+   * The same client, its requests not held back by the client-side rate limit of the KubeConfig
+   * (src/kube/throttle.ts): for leader election, whose renewals must not queue behind a burst of
+   * reconciles (client-go gives leader election a client of its own). Retry-After still holds.
+   */
+  unthrottled(): Kube {
+    return new Kube(this.kc, this.guard, false);
+  }
 
   /**
    * The same client, with `guard` checked before each write request is sent (it throws to
@@ -102,21 +113,21 @@ export class Kube {
    * reconcile that outlives the term cannot write.
    */
   guarded(guard: WriteGuard): Kube {
-    return new Kube(this.kc, guard);
+    return new Kube(this.kc, guard, this.throttle);
   }
 
   get<T extends KubernetesObject>(r: Resource<T>, namespace: string | undefined, name: string): Promise<T> {
-    return kubeRequest<T>(this.kc, 'GET', itemPath(r, namespace, name));
+    return kubeRequest<T>(this.kc, 'GET', itemPath(r, namespace, name), { throttle: this.throttle });
   }
 
   list<T extends KubernetesObject>(r: Resource<T>, namespace?: string, labelSelector?: string): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }> {
-    return kubeRequest(this.kc, 'GET', collectionPath(r, namespace), { query: { labelSelector } });
+    return kubeRequest(this.kc, 'GET', collectionPath(r, namespace), { query: { labelSelector }, throttle: this.throttle });
   }
 
   async create<T extends KubernetesObject>(r: Resource<T>, obj: T): Promise<T> {
     this.guard?.();
     const body = { apiVersion: r.apiVersion, kind: r.kind, ...obj };
-    return kubeRequest<T>(this.kc, 'POST', collectionPath(r, obj.metadata?.namespace), { body, query: { fieldManager: FIELD_MANAGER }, guard: this.guard });
+    return kubeRequest<T>(this.kc, 'POST', collectionPath(r, obj.metadata?.namespace), { body, query: { fieldManager: FIELD_MANAGER }, guard: this.guard, throttle: this.throttle });
   }
 
   /** PUT with the object's resourceVersion: 409 when someone else wrote first. */
@@ -127,6 +138,7 @@ export class Kube {
       body: { ...obj, apiVersion: obj.apiVersion ?? r.apiVersion, kind: obj.kind ?? r.kind },
       query: { fieldManager: FIELD_MANAGER },
       guard: this.guard,
+      throttle: this.throttle,
     });
   }
 
@@ -137,6 +149,7 @@ export class Kube {
       patchType: type,
       query: { fieldManager: FIELD_MANAGER, force: type === 'apply' ? true : undefined },
       guard: this.guard,
+      throttle: this.throttle,
     });
   }
 
@@ -155,6 +168,7 @@ export class Kube {
     return kubeRequest(this.kc, 'DELETE', itemPath(r, namespace, name), {
       body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions },
       guard: this.guard,
+      throttle: this.throttle,
     });
   }
 }

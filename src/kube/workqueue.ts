@@ -9,6 +9,7 @@
  * Metrics under client-go's names (`workqueue_*{name}`, src/kube/metrics.ts).
  */
 import { logger } from '../logger';
+import { retryAfterSecondsOf } from './errors';
 import { queueAdds, queueDepth, queueLatency, queueRetries, trackInFlight, workDuration } from './metrics';
 
 export interface ReconcileResult {
@@ -96,13 +97,16 @@ export class WorkQueue {
     this.timers.set(key, { at, timer });
   }
 
-  /** Re-adds a failed key after its backoff. */
-  addRateLimited(key: string): void {
+  /**
+   * Re-adds a failed key after its backoff, and no sooner than `atLeastMs` (the Retry-After of
+   * an API server that refused the reconcile's request: 429 from Priority and Fairness).
+   */
+  addRateLimited(key: string, atLeastMs = 0): void {
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
     this.stats.retried++;
     queueRetries.inc({ name: this.opts.name });
-    this.addAfter(key, this.delayFor(n));
+    this.addAfter(key, Math.max(atLeastMs, this.delayFor(n)));
   }
 
   /** Forgets a key's failures (after a successful reconcile). */
@@ -165,7 +169,8 @@ export class WorkQueue {
 
   /**
    * Runs `workers` loops that take keys and call `reconcile`. A thrown error requeues the key
-   * with backoff (a 409 conflict is an ordinary requeue); a result may ask for a later requeue.
+   * with backoff (a 409 conflict is an ordinary requeue), no sooner than the Retry-After the
+   * error carries (a 429 that outlasted kubeRequest's retries); a result may ask for a later requeue.
    * Resolves when the queue shuts down.
    */
   async run(workers: number, reconcile: Reconciler): Promise<void> {
@@ -184,7 +189,7 @@ export class WorkQueue {
           const code = (err as { statusCode?: number }).statusCode;
           if (code === 409) log.debug({ key }, 'conflict; requeued');
           else log.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'reconcile failed; requeued with backoff');
-          this.addRateLimited(key);
+          this.addRateLimited(key, (retryAfterSecondsOf(err) ?? 0) * 1000);
         } finally {
           this.done(key);
         }

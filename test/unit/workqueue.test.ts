@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { KubeHttpError } from '../../src/kube/errors';
 import { WorkQueue } from '../../src/kube/workqueue';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
@@ -84,5 +85,22 @@ describe('WorkQueue (client-go semantics)', () => {
     q.shutdown();
     await run;
     expect(maxInFlight).toBe(1);
+  });
+});
+
+describe('WorkQueue and Retry-After', () => {
+  it('requeues a reconcile refused with Retry-After no sooner than the server asked', async () => {
+    const q = new WorkQueue({ name: 't', baseDelayMs: 5 });
+    const calls: number[] = [];
+    const run = q.run(1, async () => {
+      calls.push(Date.now());
+      if (calls.length === 1) throw new KubeHttpError(429, 'GET /x: 429 Too many requests', undefined, 1);
+    });
+    q.add('a');
+    await vi.waitFor(() => expect(calls).toHaveLength(2), { timeout: 3000, interval: 20 });
+    q.shutdown();
+    await run;
+    // The per-key backoff alone would have retried after 5 ms.
+    expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(990);
   });
 });
