@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { build } from 'esbuild';
+import { bundleOptions } from '../hack/bundle-options.mjs';
 import { readFileSync } from 'node:fs';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, COMMON_LABELS, LABELS } from '../src/api/constants';
@@ -117,7 +118,7 @@ export interface ServiceProcess {
 
 /**
  * Starts bench/serve.ts against `kubeconfig`, bundled first with esbuild as `npm run build`
- * bundles the service (packages external) and run by plain `node --expose-gc`, so its memory is
+ * bundles the service (hack/bundle-options.mjs) and run by plain `node --expose-gc`, so its memory is
  * the deployed service's, not tsx's (its TypeScript loader alone holds tens of MiB). Resolves once
  * it serves.
  */
@@ -125,7 +126,7 @@ export async function startService(kubeconfig: string): Promise<ServiceProcess> 
   const root = new URL('..', import.meta.url).pathname;
   // In dist/ as the service bundle is: it finds crds/ at ../crds, as dist/main.js does.
   const outfile = `${root}dist/bench-serve.mjs`;
-  await build({ absWorkingDir: root, entryPoints: ['bench/serve.ts'], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node22', packages: 'external', logLevel: 'warning' });
+  await build({ ...bundleOptions(root), entryPoints: ['bench/serve.ts'], outfile });
   // BENCH_CPU_PROF=<dir>: the service writes a V8 CPU profile there when it stops.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, ['--expose-gc', ...prof, outfile, kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });

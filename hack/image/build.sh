@@ -81,7 +81,7 @@ suite=$(awk '$1 == "suite" { print $2 }' hack/image/debian.lock)
 debs=$(awk '!/^#/ && NF == 2 && $1 != "suite" { printf "%s%s=%s", sep, $1, $2; sep = "," }' hack/image/debian.lock)
 [[ -n $suite && -n $debs ]] || die "hack/image/debian.lock names no suite or packages"
 
-inputs=(package.json package-lock.json tsconfig.json hack/build.mjs deploy/rbac/user-roles.yaml)
+inputs=(package.json package-lock.json tsconfig.json hack/build.mjs hack/bundle-options.mjs deploy/rbac/user-roles.yaml)
 mapfile -t -O ${#inputs[@]} inputs < <(find src crds hack/image -type f | LC_ALL=C sort)
 key=$( { sha256sum "${inputs[@]}"; echo "epoch=$SOURCE_DATE_EPOCH node=$node_version"; } | sha256sum | cut -c1-16)
 name="gpu-runtime-$key"
