@@ -18,9 +18,11 @@
  * accessor off, as issue 14 measures; mixed: a tenth clones, a fifth with the accessor, as issue
  * 13 measures), --idle S (after convergence, force one resync and count writes for S seconds;
  * default 0: skipped), --cpu-prof DIR (the service writes a V8 CPU profile there when it stops),
+ * --heap-snapshot DIR (after convergence and the idle spell, the service writes a V8 heap snapshot
+ * there on SIGUSR2; the result then holds `heap`: the snapshot summed by type and constructor),
  * --out FILE (default bench/results/converge-<mix>-<N>.json).
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { KubeConfig, type KubernetesObject, type V1Job, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import pLimit from 'p-limit';
@@ -31,7 +33,10 @@ import { prepareDigest } from '../src/api/digest';
 import { grantDevelopmentAccess } from '../src/auth/roles';
 import { clientRateLimitFromEnv } from '../src/kube/throttle';
 import type { GPUStorage } from '../src/api/types';
-import { auditWritesOf, benchCluster, OPERATOR_USER, percentile, repoRoot, startService } from './support/service';
+import { auditWritesOf, benchCluster, deployedNodeOptions, OPERATOR_USER, percentile, repoRoot, startService } from './support/service';
+import { summariseHeapSnapshot, type HeapSummary as HeapTotals } from './support/heap';
+
+type HeapSummary = HeapTotals & { file: string };
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,6 +48,8 @@ const MIX = arg('mix', 'simple') as 'simple' | 'mixed';
 const IDLE_S = Number(arg('idle', '0'));
 /** A directory for the service's V8 CPU profile (`node --cpu-prof`), written when it stops. */
 const PROFILE = arg('cpu-prof', '');
+/** A directory for a heap snapshot of the converged service (`--heapsnapshot-signal`). */
+const HEAP_DIR = arg('heap-snapshot', '');
 const OUT = arg('out', `bench/results/converge-${MIX}-${N}.json`);
 const NS = 'runtime-instance';
 const CLASS = 'rook-ceph-block';
@@ -151,7 +158,7 @@ async function service() {
   const kube = adminKube(cluster.kubeconfig);
   await grantDevelopmentAccess(kube);
   const svc = await startService(cluster.operatorKubeconfig, {
-    ...(PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE}` } : {}),
+    NODE_OPTIONS: [deployedNodeOptions(), PROFILE && `--cpu-prof --cpu-prof-dir=${PROFILE}`, HEAP_DIR && `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${HEAP_DIR}`].filter(Boolean).join(' '),
     ...(process.env.SEMI_SPACE_MB ? { NODE_OPTIONS: `--max-semi-space-size=${process.env.SEMI_SPACE_MB}` } : {}),
   });
   const rssIdleMB = svc.rssMB();
@@ -230,6 +237,19 @@ async function service() {
     idleWrites = auditWritesOf(cluster.auditLog, OPERATOR_USER, since).writes.filter((w) => !w.what.endsWith(' leases')).length;
   }
 
+  let heap: HeapSummary | undefined;
+  if (HEAP_DIR) {
+    mkdirSync(HEAP_DIR, { recursive: true });
+    const before = new Set(readdirSync(HEAP_DIR));
+    svc.child.kill('SIGUSR2');
+    // The process writes the snapshot synchronously: once it answers again, the file is whole.
+    await new Promise((r) => setTimeout(r, 1000));
+    while (!(await fetch(`${svc.url}/livez`).then((r) => r.ok, () => false))) await new Promise((r) => setTimeout(r, 500));
+    const file = readdirSync(HEAP_DIR).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    if (!file) throw new Error(`no heap snapshot written in ${HEAP_DIR}`);
+    heap = { file: resolve(HEAP_DIR, file), ...summariseHeapSnapshot(resolve(HEAP_DIR, file)) };
+  }
+
   // Let the audit log catch up, then name every write.
   await new Promise((r) => setTimeout(r, 1500));
   const { writes, throttled } = auditWritesOf(cluster.auditLog, OPERATOR_USER, t0 - 1000);
@@ -267,6 +287,7 @@ async function service() {
     peakRssMB,
     rssIdleMB,
     idleWrites,
+    heap,
     sampleVersions: sample,
     /** Means from the service's own /metrics over the run: where a storage's time goes. */
     meanSeconds: breakdown,
@@ -307,9 +328,14 @@ const result = {
 };
 mkdirSync(`${repoRoot}bench/results`, { recursive: true });
 writeFileSync(resolve(repoRoot, OUT), JSON.stringify(result, null, 2) + '\n');
-const { writesByKind, minimumWritesPerStorage, sampleVersions, meanSeconds, ...table } = result;
+const { writesByKind, minimumWritesPerStorage, sampleVersions, meanSeconds, heap, clientRateLimit, ...table } = result;
 console.table(Object.entries(meanSeconds).map(([what, e]) => ({ what, meanSeconds: e.mean, count: e.count })));
 console.log(`versions of ${sampleVersions.length ? 's-00007' : '-'} seen by a watch:\n  ${sampleVersions.join('\n  ')}`);
 console.table(Object.entries(table).map(([k, v]) => ({ figure: k, value: typeof v === 'number' ? Number(v.toFixed(3)) : v })));
 console.table(Object.entries(writesByKind).map(([write, count]) => ({ write, count, perStorage: Number((count / N).toFixed(2)) })));
+console.log(`client-side rate limit: ${clientRateLimit.qps}/s, burst ${clientRateLimit.burst}`);
+if (heap) {
+  console.log(`heap snapshot ${heap.file}: ${heap.totalMB} MB in ${heap.nodes} nodes; by type: ${JSON.stringify(heap.byType)}`);
+  console.table(heap.top);
+}
 process.exit(0);

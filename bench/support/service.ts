@@ -8,11 +8,22 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { loadAllYaml } from '@kubernetes/client-node';
 export { auditWritesOf, type AuditedWrite } from '../../test/support/audit';
 import { freePort, startLocalCluster, type LocalCluster, type LocalClusterOptions } from '../../hack/cluster/cluster';
 
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * NODE_OPTIONS of the installed replica (the container's env in deploy/deployment.yaml: heap
+ * bounds), so the benchmarks measure the process as it runs in a cluster.
+ */
+export function deployedNodeOptions(): string {
+  const docs = loadAllYaml(readFileSync(`${repoRoot}/deploy/deployment.yaml`, 'utf8')) as { kind?: string; spec?: { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } } }[];
+  const env = docs.find((d) => d.kind === 'Deployment')?.spec?.template?.spec?.containers?.[0]?.env ?? [];
+  return env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+}
 
 /** The local cluster's user for the service (hack/cluster/cluster.ts `operatorKubeconfig`). */
 export const OPERATOR_USER = 'gpu-runtime-operator';
@@ -47,7 +58,8 @@ function procStatusMB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 
 /**
  * Builds `dist/` (npm run build) and starts `node dist/main.js` on a free port against
- * `kubeconfig`; resolves when /readyz answers 200.
+ * `kubeconfig` with the NODE_OPTIONS of deploy/deployment.yaml (`env.NODE_OPTIONS` overrides
+ * them); resolves when /readyz answers 200.
  * @throws when the service exits or is not ready within 60 s (its stderr is in the message).
  */
 export async function startService(kubeconfig: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
@@ -57,7 +69,7 @@ export async function startService(kubeconfig: string, env: Record<string, strin
   const logFile = process.env.BENCH_SERVICE_LOG ? openSync(process.env.BENCH_SERVICE_LOG, 'a') : 'ignore';
   const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: repoRoot,
-    env: { ...process.env, KUBECONFIG: kubeconfig, PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, NODE_OPTIONS: deployedNodeOptions(), KUBECONFIG: kubeconfig, PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', logFile, 'pipe'],
   });
   let stderr = '';
