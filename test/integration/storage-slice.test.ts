@@ -9,7 +9,9 @@ import { collectSubscription, gql, wsClient, type GraphQLAnswer } from '../suppo
 import { kubectl, uniq } from '../support/env';
 
 const NS = 'runtime-instance';
-const seed = { fromImage: 'busybox:1.36', command: ['sh', '-c'], args: ['mkdir -p /workspace/model && echo seeded > /workspace/model/README.txt'] };
+// example.invalid/slow: the simulated node runs it 8 s (hack/cluster/kwok-stages.yaml), well past the
+// hold on the Running write (RUNNING_REPORT_DELAY_MS), so Running is seen however loaded the run.
+const seed = { fromImage: 'example.invalid/slow-seed:1.36', command: ['sh', '-c'], args: ['mkdir -p /workspace/model && echo seeded > /workspace/model/README.txt'] };
 
 describe('storage first slice', () => {
   const client = wsClient();

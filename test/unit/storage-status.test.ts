@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import { planStorage, currentDigest, nextPrepareHistory, POD_FAILURE_GRACE_MS, type StorageObservation } from '../../src/controllers/storage/status';
+import { planStorage, currentDigest, nextPrepareHistory, POD_FAILURE_GRACE_MS, RUNNING_REPORT_DELAY_MS, type StorageObservation } from '../../src/controllers/storage/status';
 import { prepareJobName } from '../../src/api/naming';
 import type { GPUStorage, GPUStorageStatus, PrepareStatus } from '../../src/api/types';
 
@@ -111,6 +111,25 @@ describe('planStorage: prepare from image', () => {
     expect(cond(p.status, 'Prepared')?.reason).toBe('StoragePrepareRunning');
     expect(p.startJob).toBe(false);
     expect(p.status.prepare?.attempts).toBe(1);
+  });
+
+  it('holds the Running write for RUNNING_REPORT_DELAY_MS after the pod is first seen running, then writes it', () => {
+    const s1 = storage({ prepare: imagePrepare }, { ...started, prepare: { ...started.prepare!, message: `prepare job ${jobName} created, waiting for its pod to start` } });
+    const waiting = plan({ storage: s1, pvc: bound, job: job([], 1), jobPods: [pod('Pending')] });
+    const seen = Date.parse(NOW) - 500;
+    const held = plan({ storage: s1, pvc: bound, job: job([], 1), jobPods: [pod('Running')], jobRunningSeenAt: seen });
+    // The same status as before the pod ran (so the reconcile writes nothing), and a requeue for the window's end.
+    expect(held.status).toEqual(waiting.status);
+    expect(held.requeueAfterMs).toBe(RUNNING_REPORT_DELAY_MS - 500);
+    const late = plan({ storage: s1, pvc: bound, job: job([], 1), jobPods: [pod('Running')], jobRunningSeenAt: Date.parse(NOW) - RUNNING_REPORT_DELAY_MS });
+    expect(late.status.prepare?.phase).toBe('Running');
+    expect(late.requeueAfterMs).toBeUndefined();
+    // A Job that completes inside the window goes straight to Succeeded.
+    const done = plan({ storage: s1, pvc: bound, job: job([{ type: 'Complete' }]), jobPods: [pod('Succeeded', { exitCode: 0 })], jobRunningSeenAt: seen });
+    expect(done.status.prepare?.phase).toBe('Succeeded');
+    // Never a flap back: once Running is written, a later reconcile in the window keeps it.
+    const s2 = storage({ prepare: imagePrepare }, { ...started, prepare: { ...started.prepare!, phase: 'Running' } });
+    expect(plan({ storage: s2, pvc: bound, job: job([], 1), jobPods: [pod('Running')], jobRunningSeenAt: seen }).status.prepare?.phase).toBe('Running');
   });
 
   it('says why the pod waits (image pull)', () => {

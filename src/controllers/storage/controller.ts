@@ -72,6 +72,22 @@ export class StorageController extends Controller {
    */
   private readonly createdJobs = new Map<string, { job: V1Job; at: number }>();
 
+  /**
+   * When this process first saw each prepare Job's pod run (`ns/job` → epoch ms): the start of
+   * the window in which the Running write is held (RUNNING_REPORT_DELAY_MS, status.ts). Lost on
+   * restart, which only means a Running write is not held.
+   */
+  private readonly jobRunningSeen = new Map<string, number>();
+
+  private runningSeenAt(ns: string, jobName: string, pods: V1Pod[]): number | undefined {
+    const key = `${ns}/${jobName}`;
+    if (!pods.some((p) => ['Running', 'Succeeded', 'Failed'].includes(p.status?.phase ?? ''))) return this.jobRunningSeen.get(key);
+    const now = Date.now();
+    if (this.jobRunningSeen.size > 1000) for (const [k, at] of this.jobRunningSeen) if (now - at > 60_000) this.jobRunningSeen.delete(k);
+    if (!this.jobRunningSeen.has(key)) this.jobRunningSeen.set(key, now);
+    return this.jobRunningSeen.get(key);
+  }
+
   /** A Job created here within the last 30 s and not yet in the cache (forgotten once it is). */
   private jobJustCreated(ns: string, name: string): V1Job | undefined {
     const key = `${ns}/${name}`;
@@ -246,6 +262,7 @@ export class StorageController extends Controller {
     let job: V1Job | undefined;
     let jobPods: V1Pod[] = [];
     let earlierJobs: StorageObservation['earlierJobs'] = [];
+    let jobRunningSeenAt: number | undefined;
     if (digest) {
       const jobName = prepareJobName(name, digest);
       job = this.cache.jobs.get(ns, jobName);
@@ -264,6 +281,7 @@ export class StorageController extends Controller {
         .list(ns)
         .filter((j) => j.metadata?.labels?.[LABELS.storagePrepare] === name && j.metadata?.name !== jobName)
         .map((j) => ({ name: j.metadata!.name!, active: isJobActive(j) }));
+      jobRunningSeenAt = this.runningSeenAt(ns, jobName, jobPods);
     }
     const plan = planStorage({
       storage,
@@ -272,6 +290,7 @@ export class StorageController extends Controller {
       job,
       jobPods,
       earlierJobs,
+      jobRunningSeenAt,
       source: this.observeSource(storage),
       accessor: this.cache.deployments.get(ns, accessorDeploymentName(name)),
       now,

@@ -56,6 +56,11 @@ export interface StorageObservation {
    * exist, so an attempt whose status write was lost (a recover landed first) is still counted.
    */
   earlierJobs?: { name: string; active: boolean }[];
+  /**
+   * When this process first saw a pod of the current Job run (epoch ms), if it has: the start of
+   * the {@link RUNNING_REPORT_DELAY_MS} window. Absent, a running pod is reported at once.
+   */
+  jobRunningSeenAt?: number;
   source?: SourceObservation;
   accessor?: V1Deployment;
   /** RFC 3339 now. */
@@ -90,6 +95,14 @@ export interface StoragePlan {
  * without the exit code and termination message. In ms.
  */
 export const POD_FAILURE_GRACE_MS = 10_000;
+
+/**
+ * How long a prepare pod that has started running is reported as still Pending, in ms: a Job that
+ * finishes within it goes Pending → Succeeded in one status write instead of two (issue 13: "never
+ * two writes where one carries the change"; a seed that runs longer shows Running this much late).
+ * The reconcile that holds the write requeues itself for the end of the window.
+ */
+export const RUNNING_REPORT_DELAY_MS = 1500;
 
 const FINAL = new Set(['Succeeded', 'Failed']);
 
@@ -236,6 +249,12 @@ function planPrepare(
     // concluded) keeps the attempt Running: never flap back to Pending.
     const running = pods.some((p) => ['Running', 'Succeeded', 'Failed'].includes(p.status?.phase ?? '')) || prev?.phase === 'Running';
     if (running) {
+      // A pod that has only just started: hold the Pending → Running write for a moment; a Job
+      // that finishes in it is written once, as Succeeded.
+      const heldFor = obs.jobRunningSeenAt === undefined ? 0 : RUNNING_REPORT_DELAY_MS - (Date.parse(now) - obs.jobRunningSeenAt);
+      if (heldFor > 0 && recorded && prev?.phase === 'Pending') {
+        return { prepare: withRecovery({ ...started, phase: 'Pending', message: prev.message }), startJob: false, events, requeueAfterMs: Math.min(heldFor, RUNNING_REPORT_DELAY_MS) };
+      }
       return { prepare: withRecovery({ ...started, phase: 'Running', message: `prepare job ${jobName} is running${where}` }), startJob: false, events };
     }
     const waiting = podWaitingReason(pods);
