@@ -13,6 +13,10 @@
  * - W7 updates carry the old object so callers can compare `metadata.uid`;
  * - W8 status codes through ./errors.ts; a missing CRD (404) is reported as not ready and retried;
  * - W9 list items are stamped with `apiVersion` and `kind`.
+ *
+ * Cached objects drop `metadata.managedFields` (controller-runtime's TransformStripManagedFields,
+ * client-go's SetTransform): nothing here reads them (server-side apply keeps them on the server),
+ * and they are a large part of every object held.
  */
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { kubeRequest } from './http';
@@ -185,6 +189,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private stamp(obj: T): T {
+    if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
     obj.apiVersion ??= this.options.apiVersion;
     obj.kind ??= this.options.kind;
     return obj;

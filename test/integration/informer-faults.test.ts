@@ -59,14 +59,16 @@ describe('informer under faults', () => {
 
   const mk = (name: string) => adminKube().create(CM, { metadata: { name, namespace: NS, labels: { test: label } }, data: { a: '1' } });
 
-  it('stamps kind and apiVersion on listed items (W9) and survives a throwing listener (W6)', async () => {
+  it('stamps kind and apiVersion on listed items (W9), drops managedFields, and survives a throwing listener (W6)', async () => {
     const first = uniq('cm');
-    await mk(first);
+    const created = await mk(first);
+    expect(created.metadata?.managedFields?.length).toBeGreaterThan(0);
     const inf = informer();
     await inf.waitForSync();
     const cached = inf.get(NS, first)!;
     expect(cached.kind).toBe('ConfigMap');
     expect(cached.apiVersion).toBe('v1');
+    expect(cached.metadata?.managedFields).toBeUndefined();
     const seen: string[] = [];
     inf.on(() => {
       throw new Error('listener bug');
@@ -75,6 +77,7 @@ describe('informer under faults', () => {
     const second = uniq('cm');
     await mk(second);
     await eventually(() => seen.includes(`ADDED:${second}`), 'the second listener still hears events');
+    expect(inf.get(NS, second)!.metadata?.managedFields).toBeUndefined();
   });
 
   it('restarts a watch that went silent (W1) and misses nothing', async () => {
