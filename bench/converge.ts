@@ -201,12 +201,24 @@ async function service() {
   const t0 = Date.now();
   const limit = pLimit(CLIENTS);
   const failures: string[] = [];
+  // The service's own per-identity limit (RATE_LIMIT_PER_SECOND, 100/s) answers a burst past it
+  // with 429 and Retry-After: the clients wait as told and send again, and the count is reported.
+  let createsRateLimited = 0;
   const post = (i: number) =>
     limit(async () => {
       const b = body(i);
       at(b.name as string).posted = Date.now();
-      const res = await fetch(`${svc.url}/api/v1/gpu-storages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) });
-      if (res.status !== 201) failures.push(`${b.name}: ${res.status} ${await res.text()}`);
+      for (;;) {
+        const res = await fetch(`${svc.url}/api/v1/gpu-storages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) });
+        if (res.status === 429) {
+          createsRateLimited++;
+          await res.arrayBuffer();
+          await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get('retry-after') ?? 1)));
+          continue;
+        }
+        if (res.status !== 201) failures.push(`${b.name}: ${res.status} ${await res.text()}`);
+        return;
+      }
     });
   // Clones after their sources exist (the API refuses a clone of a missing source with 400).
   const isClone = (i: number) => 'fromStorageName' in (body(i).prepare as object);
@@ -281,6 +293,7 @@ async function service() {
     leaseWrites,
     conflicts409: inRun.filter((w) => w.code === 409).length,
     throttled429: throttled,
+    createsRateLimited,
     clientRetries,
     /** The service's client-side rate limit (KUBE_API_QPS / KUBE_API_BURST). */
     clientRateLimit: clientRateLimitFromEnv(),
