@@ -121,12 +121,10 @@ find "$app/node_modules" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.
 # --- layer 1: base ---------------------------------------------------------------------------
 base="$work/base"
 say "mmdebstrap $suite: $debs"
-mmdebstrap --quiet --variant=extract --include="$debs" \
-  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-  --dpkgopt='path-exclude=/usr/share/lintian/*' --dpkgopt='path-exclude=/usr/share/gdb/*' \
-  "$suite" "$base" "$mirror" >&2 ||
-  die "mmdebstrap failed: are the versions in hack/image/debian.lock still on $mirror? (apt-cache policy; or DEBIAN_MIRROR=<snapshot.debian.org archive>)"
+# shellcheck source=debian-extract.sh
+source hack/image/debian-extract.sh
+debian_extract "$base" "$suite" "$debs" "$mirror" ||
+  die "mmdebstrap failed for $debs: is $mirror reachable? (or DEBIAN_MIRROR=<snapshot.debian.org archive>)"
 # What a container runtime provides, or apt needs, does not belong in the image.
 rm -rf "$base"/dev/* "$base"/etc/apt "$base"/etc/dpkg "$base"/var/lib/apt "$base"/var/cache/* "$base"/var/log/* \
   "$base"/etc/resolv.conf "$base"/etc/hostname "$base"/etc/fstab "$base"/etc/hosts
@@ -140,7 +138,9 @@ printf 'root:x:0:\nnonroot:x:65532:\n' >"$base/etc/group"
 printf 'hosts: files dns\n' >"$base/etc/nsswitch.conf"
 # The package versions, for scanners and people.
 mkdir -p "$base/usr/share/gpu-runtime"
-grep -v '^#' hack/image/debian.lock >"$base/usr/share/gpu-runtime/debian-packages"
+# What was extracted, not what the lock asked for: they differ when the mirror moved on (debian-extract.sh).
+{ echo "suite $suite"; cat "$base/.debian-packages"; } >"$base/usr/share/gpu-runtime/debian-packages"
+rm "$base/.debian-packages"
 echo "node $node_version $(sha256sum "$node_bin" | cut -d' ' -f1)" >"$base/usr/share/gpu-runtime/node"
 
 # --- reproducible tarballs -------------------------------------------------------------------

@@ -11,8 +11,8 @@
 #                                   compiled static with the machine's gcc: containerd's sandbox image
 #                                   and the stock placeholder (STOCK_PLACEHOLDER_IMAGE)
 #
-# Debian packages come from hack/node/images.lock (exact versions) through mmdebstrap
-# --variant=extract, as hack/image/build.sh does; layers are GNU tar with sorted names, owner 0:0,
+# Debian packages come from hack/node/images.lock (exact versions; hack/image/debian-extract.sh says
+# what happens when the mirror has moved on) through mmdebstrap --variant=extract, as hack/image/build.sh does; layers are GNU tar with sorted names, owner 0:0,
 # every mtime at SOURCE_DATE_EPOCH (default below), gzip -n, assembled by hack/image/oci-layout.mjs:
 # equal inputs give equal manifest digests. The content differs from Docker Hub's images of the same
 # names (Debian's busybox 1.35 and nginx 1.22 inside); the names are what the pod specs ask for.
@@ -40,6 +40,8 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 lock="$here/images.lock"
 suite=$(awk '$1 == "suite" { print $2 }' "$lock")
+# shellcheck source=../image/debian-extract.sh
+source "$repo/hack/image/debian-extract.sh"
 pin() { awk -v p="$1" '$1 == p { print $1 "=" $2 }' "$lock"; }
 
 kube_version=$(awk '$1=="k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$repo/hack/tools/go.mod")
@@ -47,7 +49,7 @@ pause_c="$(go env GOMODCACHE 2>/dev/null || echo "$HOME/go/pkg/mod")/k8s.io/kube
 [[ -f $pause_c ]] || (cd "$repo/hack/tools" && go mod download k8s.io/kubernetes >&2) || true
 [[ -f $pause_c ]] || die "$pause_c is missing (run hack/build-tools.sh first)"
 
-key=$( { sha256sum "$lock" "${BASH_SOURCE[0]}" "$repo/hack/image/oci-layout.mjs" "$pause_c"; echo "epoch=$SOURCE_DATE_EPOCH"; } | sha256sum | cut -c1-12)
+key=$( { sha256sum "$lock" "${BASH_SOURCE[0]}" "$repo/hack/image/oci-layout.mjs" "$repo/hack/image/debian-extract.sh" "$pause_c"; echo "epoch=$SOURCE_DATE_EPOCH"; } | sha256sum | cut -c1-12)
 images=(busybox nginx pause)
 declare -A ref=([busybox]=docker.io/library/busybox:1.36 [nginx]=docker.io/library/nginx:1.27 [pause]=registry.k8s.io/pause:3.10)
 
@@ -70,14 +72,11 @@ extract() { # <rootfs> <package>...: the pinned packages, extracted, without wha
   local root=$1; shift
   local debs; debs=$(for p in "$@"; do pin "$p"; done | paste -sd,)
   [[ $(tr ',' '\n' <<<"$debs" | grep -c .) == "$#" ]] || die "hack/node/images.lock lacks one of: $*"
-  mmdebstrap --quiet --variant=extract --include="$debs" \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --dpkgopt='path-exclude=/usr/share/lintian/*' "$suite" "$root" "deb $mirror $suite main" "deb $mirror $suite-updates main" \
-    "deb $security_mirror $suite-security main" >&2 ||
-    die "mmdebstrap failed for $debs: are these versions still on $mirror?"
+  debian_extract "$root" "$suite" "$debs" "deb $mirror $suite main" "deb $mirror $suite-updates main" \
+    "deb $security_mirror $suite-security main" ||
+    die "mmdebstrap failed for $debs: is $mirror reachable?"
   rm -rf "$root"/dev/* "$root"/etc/apt "$root"/etc/dpkg "$root"/var/lib/apt "$root"/var/lib/dpkg "$root"/var/cache/* \
-    "$root"/var/log/* "$root"/etc/resolv.conf "$root"/etc/hostname "$root"/etc/fstab "$root"/etc/hosts
+    "$root"/.debian-packages "$root"/var/log/* "$root"/etc/resolv.conf "$root"/etc/hostname "$root"/etc/fstab "$root"/etc/hosts
   mkdir -p "$root/tmp" "$root/etc"
   chmod 1777 "$root/tmp"
 }
