@@ -64,6 +64,8 @@ export const PREFIX = {
 
 /** Port of the storage accessor's HTTP file server (contract: 8080, named `http`). */
 export const ACCESSOR_PORT = 8080;
+/** The accessor's URL prefix of the JSON listing (autoindex_format json), the files API reads it. */
+export const ACCESSOR_JSON_PREFIX = '/.accessor/json/';
 /**
  * The accessor's read-only HTTP file server, nginx (directory listings in HTML and JSON, HEAD and
  * Range; src/controllers/storage/accessor-server.ts); serves the mounted volume at /data.

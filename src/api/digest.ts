@@ -3,7 +3,8 @@
  * (status.prepare.observedDigest) — the original platform's digest, kept bit-for-bit so adopted
  * storages do not re-run.
  */
-import type { PrepareSpec } from './types';
+import { ANNOTATIONS } from './constants';
+import type { GPUStorage, PrepareSpec } from './types';
 import { sha256Hex } from './naming';
 
 /**
@@ -25,4 +26,16 @@ export function prepareDigest(prepare: PrepareSpec, recoveryNonce?: string): str
 /** JSON.stringify with Go's default HTML escaping of <, >, & and U+2028/U+2029. */
 function goJSON(v: unknown): string {
   return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The recovery nonce set by the recover action, if any. */
+export function recoveryNonce(storage: GPUStorage): string | undefined {
+  return storage.metadata.annotations?.[ANNOTATIONS.recoveryNonce] || undefined;
+}
+
+/** The digest of the storage's current prepare attempt, or undefined without a prepare contract. */
+export function currentDigest(storage: GPUStorage): string | undefined {
+  const p = storage.spec.prepare;
+  if (!p || (!p.fromImage && !p.fromStorageName)) return undefined;
+  return prepareDigest(p, recoveryNonce(storage));
 }

@@ -7,17 +7,9 @@
  */
 import type { KubernetesObject, V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
 import { ANNOTATIONS, API_VERSION } from '../api/constants';
+import { canonicalJSON } from '../api/canonical-json';
 import { sha256Hex } from '../api/naming';
 import type { Kube, Resource } from './resources';
-
-/** Stable JSON: object keys sorted, so equal objects hash equally. */
-export function canonicalJSON(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) =>
-    val && typeof val === 'object' && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : val,
-  );
-}
 
 /** The desired object with `runtime.lokiwager.io/applied-hash` set to the hash of its content. */
 export function stampAppliedHash<T extends KubernetesObject>(desired: T): T {

@@ -4,7 +4,7 @@
  * re-adds every key (W7), and workers run `reconcile` with per-key backoff. Subclasses say what
  * they watch, which keys a resync covers, and how to reconcile one key.
  */
-import { canonicalJSON } from './apply';
+import { canonicalJSON } from '../api/canonical-json';
 import { WorkQueue, type ReconcileResult } from './workqueue';
 import { activeWorkers, maxConcurrentReconciles, reconcileErrors, reconcileTime, reconcileTotal } from './metrics';
 

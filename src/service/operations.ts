@@ -14,7 +14,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, STOCK_NAMESPACE } from '../api/constants';
 import { stockBatchName } from '../api/naming';
 import type { GPUOperation, OperationPhase } from '../api/types';
-import { operationObjectName, seedRequestHash, type SeedRequest } from '../controllers/unit/operation';
+import { operationObjectName, seedRequestHash, type SeedRequest } from '../api/operation';
 import { isAlreadyExists, isInvalid, isNotFound, kubeMessageOf } from '../kube/errors';
 import { R } from '../kube/resources';
 import { awaitCached, requestedBy, type RequestContext, type ServiceContext } from './context';

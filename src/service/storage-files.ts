@@ -14,7 +14,7 @@
  */
 import type { Readable } from 'node:stream';
 import { Readable as NodeReadable } from 'node:stream';
-import { ACCESSOR_JSON_PREFIX } from '../controllers/storage/accessor-server';
+import { ACCESSOR_JSON_PREFIX } from '../api/constants';
 import { accessorName } from '../api/naming';
 import { kubeStream } from '../kube/http';
 import type { GPUStorage } from '../api/types';

@@ -127,7 +127,7 @@ describe('stock seeding operations', () => {
   it('resumes an operation whose record exists but whose units were never made (a crash after accepting)', async () => {
     // A record written by hand, as a process that crashed right after accepting would leave it.
     const specName = uniqSpec();
-    const { operationObjectName, requestHash } = await import('../../src/controllers/unit/operation');
+    const { operationObjectName, requestHash } = await import('../../src/api/operation');
     const operationID = uniq('stock-crash');
     const request = { specName, memory: '1Gi', gpu: 0, replicas: 2 };
     await adminKube().create(R.operation, {

@@ -3,7 +3,8 @@
  * is the volume's root). busybox httpd answered 404 for every directory; nginx autoindex lists them.
  */
 import { describe, expect, it } from 'vitest';
-import { accessorContainer, accessorNginxConfig, ACCESSOR_JSON_PREFIX } from '../../src/controllers/storage/accessor-server';
+import { accessorContainer, accessorNginxConfig } from '../../src/controllers/storage/accessor-server';
+import { ACCESSOR_JSON_PREFIX } from '../../src/api/constants';
 import { desiredAccessorDeployment } from '../../src/controllers/storage/children';
 import type { GPUStorage } from '../../src/api/types';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { desiredStockDeployment, desiredUnitDeployment, desiredUnitService, unitAccess } from '../../src/controllers/unit/children';
-import { desiredStockUnit, operationObjectName, operationUnitNames, requestHash } from '../../src/controllers/unit/operation';
+import { desiredStockUnit, operationUnitNames } from '../../src/controllers/unit/operation';
+import { operationObjectName, requestHash } from '../../src/api/operation';
 import { sha256Hex } from '../../src/api/naming';
 import type { GPUOperation, GPUStorage, GPUUnit } from '../../src/api/types';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { planUnit, storageBlocker, podFailure, deploymentAvailable } from '../../src/controllers/unit/status';
-import { claimState, consumableStock, STOCK_CLAIMED_AT, STOCK_CLAIM_TTL_MS } from '../../src/controllers/unit/stock';
+import { claimState, consumableStock, STOCK_CLAIMED_AT, STOCK_CLAIM_TTL_MS } from '../../src/api/stock';
 import type { GPUStorage, GPUUnit } from '../../src/api/types';
 
 const NOW = '2026-11-30T10:00:00.000Z';

@@ -15,12 +15,10 @@
  *   an emptyDir at /tmp.
  */
 import type { V1Container } from '@kubernetes/client-node';
-import { ACCESSOR_IMAGE, ACCESSOR_PORT } from '../../api/constants';
+import { ACCESSOR_IMAGE, ACCESSOR_JSON_PREFIX, ACCESSOR_PORT } from '../../api/constants';
 
 /** Where the volume is mounted in the accessor container. */
 export const ACCESSOR_DATA_DIR = '/data';
-/** The URL prefix of the JSON listing. */
-export const ACCESSOR_JSON_PREFIX = '/.accessor/json/';
 /** The unprivileged user the accessor runs as (nginx's user in the official image). */
 export const ACCESSOR_UID = 101;
 

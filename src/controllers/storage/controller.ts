@@ -8,19 +8,22 @@
 import { storageSpecProblem } from '../../api/storage-spec';
 import { condition } from './conditions';
 import type { KubernetesObject, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import { DEFAULT_STORAGE_CLASS, LABELS, STOCK_NAMESPACE } from '../../api/constants';
-import { accessorDeploymentName, accessorName, prepareJobName, unitDeploymentName } from '../../api/naming';
+import { DEFAULT_STORAGE_CLASS, LABELS } from '../../api/constants';
+import { accessorDeploymentName, accessorName, prepareJobName } from '../../api/naming';
 import type { GPUStorage, GPUStorageStatus, GPUUnit } from '../../api/types';
 import { ensureApplied } from '../../kube/apply';
 import { Controller, sameStatus } from '../../kube/controller';
-import { INDEX, type ClusterCache } from '../../kube/cache';
+import type { ClusterCache } from '../../kube/cache';
+import { runningWriterOf } from '../../kube/cache-queries';
 import { isAlreadyExists, isNotFound, kubeMessageOf, statusCodeOf } from '../../kube/errors';
 import type { EventRecorder } from '../../kube/events';
 import { objectKey } from '../../kube/informer';
 import { OwnWrites } from '../../kube/own-writes';
 import { R, type Kube } from '../../kube/resources';
 import type { ReconcileResult } from '../../kube/workqueue';
-import { currentDigest, isJobActive, mergeConditions, planStorage, type SourceObservation, type StorageObservation } from './status';
+import { mergeConditions, planStorage, type SourceObservation, type StorageObservation } from './status';
+import { currentDigest } from '../../api/digest';
+import { isJobActive } from '../../api/job';
 import { bindingModeOf } from './volume';
 import { volumeConsumers } from './placement';
 import { desiredAccessorDeployment, desiredAccessorService, desiredPVC, desiredPrepareJob, type PrepareJobOptions } from './children';
@@ -33,35 +36,6 @@ export interface StorageControllerOptions extends PrepareJobOptions {
 }
 
 const log = logger.child({ controller: 'gpustorage' });
-
-/**
- * Whether an active unit is running: its Deployment wants pods (a unit waiting for its storage
- * has zero replicas) or it still has a scheduled pod. A Deployment rolling its pods counts as
- * running throughout, so the gap between the old pod and the new one never looks idle.
- */
-export function isUnitRunning(cache: ClusterCache, namespace: string, unitName: string): boolean {
-  const deployment = cache.deployments.get(namespace, unitDeploymentName(unitName));
-  if ((deployment?.spec?.replicas ?? 0) > 0 && !deployment?.metadata?.deletionTimestamp) return true;
-  return cache.pods
-    .byIndex(INDEX.unitLabel, `${namespace}/${unitName}`)
-    .some((p) => !p.metadata?.deletionTimestamp && !!p.spec?.nodeName && (p.status?.phase === 'Running' || p.status?.phase === 'Pending'));
-}
-
-/**
- * The running active unit that mounts `storage` read-write, if any: it blocks a clone from the
- * storage and a recover of it (contract: "no running unit mounts the source read-write").
- */
-export function runningWriterOf(cache: ClusterCache, namespace: string, storage: string): string | undefined {
-  return unitsMounting(cache, namespace, storage).find(
-    (u) => u.spec.storageMounts?.some((m) => m.name === storage && !m.readOnly) && isUnitRunning(cache, namespace, u.metadata.name!),
-  )?.metadata.name;
-}
-
-/** Active units in `namespace` whose storageMounts name `storage` (the storage → mounting units index, src/kube/cache.ts). */
-export function unitsMounting(cache: ClusterCache, namespace: string, storage: string): (GPUUnit & KubernetesObject)[] {
-  if (namespace === STOCK_NAMESPACE) return [];
-  return cache.units.byIndex(INDEX.mountedStorage, `${namespace}/${storage}`);
-}
 
 export class StorageController extends Controller {
   private readonly ownWrites = new OwnWrites<GPUStorage & KubernetesObject>();

@@ -2,22 +2,7 @@
  * What a prepare Job and its pods say about an attempt (contract: "Owned objects and naming",
  * prepare Job; failures are "taken from the Job/pod, not 'see logs'"). Pure functions.
  */
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
-
-/** True while a prepare Job can still run a pod: not being deleted and without an outcome. */
-export function isJobActive(job: V1Job): boolean {
-  return !job.metadata?.deletionTimestamp && !jobOutcome(job);
-}
-
-/** Job outcome: Complete/SuccessCriteriaMet → succeeded; Failed/FailureTarget → failed. */
-export function jobOutcome(job: V1Job): { done: 'succeeded' } | { done: 'failed'; reason: string; message: string } | undefined {
-  const conds = job.status?.conditions ?? [];
-  const on = (t: string) => conds.find((c) => c.type === t && c.status === 'True');
-  if (on('Complete') || on('SuccessCriteriaMet')) return { done: 'succeeded' };
-  const failed = on('Failed') ?? on('FailureTarget');
-  if (failed) return { done: 'failed', reason: failed.reason ?? 'Failed', message: failed.message ?? '' };
-  return undefined;
-}
+import type { V1Pod } from '@kubernetes/client-node';
 
 /** The terminated state of the prepare container of the latest failed pod, if any. */
 export function podFailure(pods: V1Pod[]): { exitCode?: number; reason?: string; message?: string; pod: string } | undefined {

@@ -12,17 +12,18 @@
  */
 import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { ANNOTATIONS, DEFAULT_STORAGE_CLASS } from '../../api/constants';
-import { prepareDigest } from '../../api/digest';
+import { currentDigest, recoveryNonce } from '../../api/digest';
 import { prepareJobName } from '../../api/naming';
 import { PREPARE_HISTORY_LIMIT, type Condition, type GPUStorage, type GPUStorageStatus, type PrepareAttempt, type PrepareFailure, type PrepareStatus, type StoragePhase } from '../../api/types';
 import { planAccessor } from './accessor-status';
 import { condition, mergeConditions } from './conditions';
-import { failureMessage, jobOutcome, podFailure, podWaitingReason } from './job-status';
+import { failureMessage, podFailure, podWaitingReason } from './job-status';
+import { jobOutcome } from '../../api/job';
 import { COPY_PLACEMENT_ANNOTATION, copyPlacement, placementNote, type CopyPlacement, type VolumeConsumer } from './placement';
 import { firstConsumerNote, resizeNote, volumeState, type BindingMode, type VolumeState } from './volume';
 
 export { mergeConditions } from './conditions';
-export { isJobActive, podWaitingReason } from './job-status';
+export { podWaitingReason } from './job-status';
 export { resizeNote } from './volume';
 
 /** What the reconciler saw of a clone's source. */
@@ -105,18 +106,6 @@ export const POD_FAILURE_GRACE_MS = 10_000;
 export const RUNNING_REPORT_DELAY_MS = 1500;
 
 const FINAL = new Set(['Succeeded', 'Failed']);
-
-/** The recovery nonce set by the recover action, if any. */
-export function recoveryNonce(storage: GPUStorage): string | undefined {
-  return storage.metadata.annotations?.[ANNOTATIONS.recoveryNonce] || undefined;
-}
-
-/** The digest of the storage's current prepare attempt, or undefined without a prepare contract. */
-export function currentDigest(storage: GPUStorage): string | undefined {
-  const p = storage.spec.prepare;
-  if (!p || (!p.fromImage && !p.fromStorageName)) return undefined;
-  return prepareDigest(p, recoveryNonce(storage));
-}
 
 /**
  * status.prepare.history after this reconcile: the current attempt (once it has a Job) upserted by

@@ -10,40 +10,16 @@
  */
 import type { V1Container, V1Deployment, V1ResourceRequirements, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { controllerRef } from '../../kube/apply';
-import { COMMON_LABELS, LABELS, STOCK_NAMESPACE, STOCK_PLACEHOLDER_IMAGE } from '../../api/constants';
+import { LABELS, STOCK_PLACEHOLDER_IMAGE } from '../../api/constants';
 import { serviceURL, unitChildName, unitDeploymentName } from '../../api/naming';
 import type { GPUStorage, GPUUnit } from '../../api/types';
+import { INJECTED_ENV, isStock, unitLabels } from '../../api/units';
 
 /** Extended resource name of a GPU (NVIDIA device plugin). */
 export const GPU_RESOURCE = 'nvidia.com/gpu';
 
-/** Env names the platform injects into every active unit's container; a template may not set them. */
-export const INJECTED_ENV = ['SPEC_NAME', 'UNIT_NAME', 'GPU_COUNT', 'MEMORY_LIMIT'] as const;
-
 /** Name of the runtime container of an active unit and of the placeholder of a stock unit. */
 export const RUNTIME_CONTAINER = 'runtime';
-
-/** True for a unit in the stock namespace (contract: "A unit in runtime-stock is stock"). */
-export function isStock(unit: GPUUnit): boolean {
-  return unit.metadata.namespace === STOCK_NAMESPACE;
-}
-
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
-/**
- * Labels of a unit and its children: the common ones, `runtime.lokiwager.io/unit=<name>`,
- * `runtime.lokiwager.io/lifecycle=stock|instance` and `runtime.lokiwager.io/spec-name` (left out
- * when the specName is not a valid label value, which only a hand-written manifest can cause).
- */
-export function unitLabels(unit: Pick<GPUUnit, 'metadata' | 'spec'>): Record<string, string> {
-  const specName = unit.spec.specName;
-  return {
-    ...COMMON_LABELS,
-    [LABELS.unit]: unit.metadata.name!,
-    [LABELS.lifecycle]: unit.metadata.namespace === STOCK_NAMESPACE ? 'stock' : 'instance',
-    ...(specName && specName.length <= 63 && LABEL_VALUE.test(specName) ? { [LABELS.specName]: specName } : {}),
-  };
-}
 
 /** The memory/GPU envelope as requests and limits (equal, so the pod is Guaranteed for memory). */
 export function envelope(unit: GPUUnit): V1ResourceRequirements {

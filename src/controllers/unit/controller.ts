@@ -27,11 +27,13 @@ import { OwnWrites } from '../../kube/own-writes';
 import { objectKey } from '../../kube/informer';
 import { R, type Kube } from '../../kube/resources';
 import type { ReconcileResult } from '../../kube/workqueue';
+import { releaseStockClaim } from '../../kube/stock-claim';
 import { logger } from '../../logger';
-import { desiredStockDeployment, desiredUnitDeployment, desiredUnitService, isStock } from './children';
+import { desiredStockDeployment, desiredUnitDeployment, desiredUnitService } from './children';
+import { isStock } from '../../api/units';
 import { desiredStockUnit, operationFinished, operationUnitNames } from './operation';
 import { planUnit } from './status';
-import { claimState, sourceStockOf, STOCK_CLAIM_TTL_MS, STOCK_CLAIMED_AT } from './stock';
+import { claimState, sourceStockOf, STOCK_CLAIM_TTL_MS } from '../../api/stock';
 
 export interface UnitControllerOptions {
   workers?: number;
@@ -41,29 +43,6 @@ export interface UnitControllerOptions {
 
 const log = logger.child({ controller: 'gpuunit' });
 const opLog = logger.child({ controller: 'gpuoperation' });
-
-/** JSON-pointer escape of a key (RFC 6901). */
-const pointer = (k: string) => k.replaceAll('~', '~0').replaceAll('/', '~1');
-
-/**
- * Releases a stock unit's claim only if it is still `claimID`: one JSON patch whose `test`
- * operation makes the API server refuse it (422) when someone else changed the claim meanwhile.
- * `stock` is the unit as last read (it tells whether the claimed-at annotation is there).
- * A missing unit or a changed claim is not an error.
- * @returns the stock unit as the API server answered, or undefined when there was nothing to release.
- */
-export async function releaseStockClaim(kube: Kube, stock: GPUUnit, claimID: string): Promise<GPUUnit | undefined> {
-  const id = `/metadata/annotations/${pointer(ANNOTATIONS.stockClaimID)}`;
-  const ops: unknown[] = [{ op: 'test', path: id, value: claimID }, { op: 'remove', path: id }];
-  if (stock.metadata.annotations?.[STOCK_CLAIMED_AT] !== undefined) ops.push({ op: 'remove', path: `/metadata/annotations/${pointer(STOCK_CLAIMED_AT)}` });
-  try {
-    return await kube.patch(R.unit, stock.metadata.namespace, stock.metadata.name!, ops, 'json');
-  } catch (err) {
-    const code = statusCodeOf(err);
-    if (code === 404 || code === 422) return undefined;
-    throw err;
-  }
-}
 
 export class UnitController extends Controller {
   private readonly ownWrites = new OwnWrites<GPUUnit & KubernetesObject>();

@@ -1,48 +1,16 @@
 /**
- * Pure rules of the stock-seeding operation (GPUOperation, type seed_stock_units): the record's
- * name, the request hash, the stock units it makes and how its status follows from what exists.
+ * Pure rules of the stock-seeding operation (GPUOperation, type seed_stock_units): the stock units
+ * it makes and how its status follows from what exists (the record's name and the request hash,
+ * which the API service needs too, are in ../../api/operation.ts).
  * Source: ../shared/spec/contract.md ("GPUUnit": batch `stock-<spec>-<10 hex>`, units
  * `<batch>-001`…, annotations operation-id, request-hash, stock-replicas, stock-ordinal; "A stock
  * operation is `succeeded` once all its units exist").
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { parseQuantity, quantityToBytes } from '../../api/quantity';
 import { ANNOTATIONS, API_VERSION, STOCK_NAMESPACE } from '../../api/constants';
-import { sha256Hex, stockBatchName, stockUnitName } from '../../api/naming';
+import { stockBatchName, stockUnitName } from '../../api/naming';
 import type { GPUOperation, GPUUnit } from '../../api/types';
-import { canonicalJSON } from '../../kube/apply';
-import { unitLabels } from './children';
-
-/** The seeding request as the record keeps it. */
-export interface SeedRequest {
-  specName: string;
-  memory: string;
-  gpu: number;
-  replicas: number;
-}
-
-/**
- * Name of the GPUOperation record of `operationID`: `seed-<first 20 hex of sha256(operationID)>`
- * (an operationID is any string, not necessarily a valid object name). Deterministic, so every
- * replica finds the same record and a concurrent duplicate create answers AlreadyExists.
- */
-export function operationObjectName(operationID: string): string {
-  return `seed-${sha256Hex(operationID).slice(0, 20)}`;
-}
-
-/** First 16 hex of sha256 over the canonical JSON of a request (keys sorted): the idempotency key's payload check. */
-export function requestHash(request: unknown): string {
-  return sha256Hex(canonicalJSON(request)).slice(0, 16);
-}
-
-/**
- * The payload hash of a stock-seeding request, with the memory quantity compared by value
- * (16Gi and 16384Mi are the same payload).
- */
-export function seedRequestHash(request: { specName: string; memory: string; gpu: number; replicas: number }): string {
-  const q = parseQuantity(request.memory);
-  return requestHash({ ...request, memory: q ? String(quantityToBytes(q)) : request.memory });
-}
+import { unitLabels } from '../../api/units';
 
 /** Names of the stock units an operation makes: `<batch>-001` … `<batch>-<replicas>`. */
 export function operationUnitNames(op: GPUOperation): string[] {

@@ -16,7 +16,8 @@ import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { unitDeploymentName } from '../../api/naming';
 import type { Condition, GPUStorage, GPUUnit, GPUUnitStatus, UnitPhase } from '../../api/types';
 import { mergeConditions } from '../storage/status';
-import { isStock, unitAccess } from './children';
+import { isStock } from '../../api/units';
+import { unitAccess } from './children';
 
 /** Everything {@link planUnit} needs, read from the informer caches. */
 export interface UnitObservation {

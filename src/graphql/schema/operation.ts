@@ -13,7 +13,7 @@ import { refreshLoaders, type GraphQLContext } from '../context';
 import { getOperation, operationID as validOperationID, seedStock, toOperationView, type OperationView } from '../../service/operations';
 import { toUnitView } from '../../service/units';
 import { ConflictError, NotFoundError, ValidationError } from '../../service/errors';
-import { operationObjectName } from '../../controllers/unit/operation';
+import { operationObjectName } from '../../api/operation';
 import { STOCK_NAMESPACE } from '../../api/constants';
 import type { GPUOperation } from '../../api/types';
 

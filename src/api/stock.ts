@@ -9,8 +9,8 @@
  * claim older than {@link STOCK_CLAIM_TTL_MS} whose consumer never appeared was left by a crashed
  * process and may be taken over (by a new claim) or released (by the unit controller).
  */
-import { ANNOTATIONS, GROUP, STOCK_NAMESPACE } from '../../api/constants';
-import type { GPUUnit } from '../../api/types';
+import { ANNOTATIONS, GROUP, STOCK_NAMESPACE } from './constants';
+import type { GPUUnit } from './types';
 
 /** When a claim was made (RFC 3339); not in the contract, kept beside stock-claim-id. */
 export const STOCK_CLAIMED_AT = `${GROUP}/stock-claimed-at`;
