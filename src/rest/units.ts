@@ -4,7 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { INSTANCE_NAMESPACE } from '../api/constants';
-import { createUnit, deleteUnit, getUnit, listUnits, unitRef, updateUnit } from '../service/units';
+import { createUnit, deleteUnit, getUnit, listUnits, updateUnit } from '../service/units';
+import { unitRef } from '../service/unit-validate';
 import { namespaceName } from '../service/validate';
 import { handle, listAnswer } from './envelope';
 import { REST_LIST_BOUNDS, restPageArgs } from '../service/paging';

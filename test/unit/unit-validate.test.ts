@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createUnitHash, validateAccess, validateCreateUnit, validateMounts, validateTemplate } from '../../src/service/units';
+import { createUnitHash, validateAccess, validateCreateUnit, validateMounts, validateTemplate } from '../../src/service/unit-validate';
 import { validateSeedStock } from '../../src/service/operations';
 import { ServiceError } from '../../src/service/errors';
 

@@ -11,7 +11,7 @@ import { eventOrThrow, type StreamEnd, type WatchEvent } from '../stream';
 import { watchAuthorized } from '../subscriptions';
 import { refreshLoaders, type GraphQLContext } from '../context';
 import { getOperation, operationID as validOperationID, seedStock, toOperationView, type OperationView } from '../../service/operations';
-import { toUnitView } from '../../service/units';
+import { toUnitView } from '../../service/unit-view';
 import { ConflictError, NotFoundError, ValidationError } from '../../service/errors';
 import { operationObjectName } from '../../api/operation';
 import { STOCK_NAMESPACE } from '../../api/constants';
