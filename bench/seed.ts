@@ -11,6 +11,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, COMMON_LABELS, LABELS } from '../src/api/constants';
 import type { GPUStorage, GPUUnit } from '../src/api/types';
 import { R, type Kube } from '../src/kube/resources';
+import { deployedNodeOptions } from './support/service';
 
 /** p50/p99/max/mean of `ms`, rounded to µs. */
 export function quantiles(ms: number[] | Float64Array): { n: number; p50: number; p99: number; max: number; mean: number } {
@@ -101,7 +102,14 @@ export async function seedClaims(kube: Kube, ns: string, names: string[], concur
 /** What bench/serve.ts reports on SIGUSR2. */
 export interface ServiceStats {
   rssMiB: number;
+  /** RSS that is anonymous memory (V8 heaps, malloc) and file-backed (code and data of the binary and libraries), from /proc. */
+  rssAnonMiB: number;
+  rssFileMiB: number;
   heapUsedMiB: number;
+  /** V8's committed heap (what RSS holds for the heap, used or not). */
+  heapTotalMiB: number;
+  /** Memory of ArrayBuffers and other objects outside the V8 heap (process.memoryUsage().external). */
+  externalMiB: number;
   cached: { storages: number; units: number; pvcs: number };
   api: Record<'probe' | 'authz' | 'watch' | 'list' | 'other', number>;
   otherPaths: Record<string, number>;
@@ -129,7 +137,9 @@ export async function startService(kubeconfig: string): Promise<ServiceProcess> 
   await build({ ...bundleOptions(root), entryPoints: ['bench/serve.ts'], outfile });
   // BENCH_CPU_PROF=<dir>: the service writes a V8 CPU profile there when it stops.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, ['--expose-gc', ...prof, outfile, kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // As deployed: deploy/deployment.yaml's NODE_OPTIONS (heap limits), plus what the caller adds.
+  const nodeOptions = [deployedNodeOptions(), process.env.NODE_OPTIONS ?? ''].filter(Boolean).join(' ');
+  const child = spawn(process.execPath, ['--expose-gc', ...prof, outfile, kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: nodeOptions } });
   let buf = '';
   const waiters: ((s: ServiceStats) => void)[] = [];
   let resolveUrl: (u: string) => void;

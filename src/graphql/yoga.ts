@@ -9,7 +9,8 @@ import { metricsRegistry } from '../metrics';
 import { useAvailability } from './availability';
 import type { Server as HttpServer } from 'node:http';
 import { createYoga, type GraphiQLOptions, type YogaServerInstance } from 'graphql-yoga';
-import { GraphQLError, type ExecutionArgs, type ValidationContext } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs, type ValidationContext } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { dropSlowConsumers, slowConsumerOptionsFromEnv, type SlowConsumerOptions } from './slow-consumer';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -89,6 +90,26 @@ async function renderLocalGraphiQL(opts: GraphiQLOptions): Promise<string> {
   return page;
 }
 
+/** Text of parsed documents kept by the parse cache, in UTF-16 code units (256 Ki). */
+export const DOCUMENT_CACHE_MAX_CHARS = 256 * 1024;
+
+/**
+ * Yoga's parse caches (documents and parse errors by their text), bounded by the text they hold
+ * instead of yoga's default of 1,024 entries each for an hour: a parsed document keeps every token
+ * of its text (graphql-js links them from `loc`, about 84 bytes a token), so 1,024 distinct
+ * documents of 2,000 tokens (the maxTokens limit) would pin ~170 MB, and a hostile client only has
+ * to send them once. Bounded by {@link DOCUMENT_CACHE_MAX_CHARS} of text (at most ~10 MB of
+ * tokens and AST whatever is sent; the few documents of real clients stay cached); parse errors,
+ * which keep their stack, by 128 entries. Measured by bench/hostile.ts (heap growth by constructor).
+ */
+export function boundedParseCaches() {
+  const bySize = { sizeCalculation: (_v: unknown, text: string) => Math.max(1, text.length), ttl: 3_600_000 };
+  return {
+    documentCache: new LRUCache<string, DocumentNode>({ max: 1024, maxSize: DOCUMENT_CACHE_MAX_CHARS, ...bySize }),
+    errorCache: new LRUCache<string, object>({ max: 128, maxSize: DOCUMENT_CACHE_MAX_CHARS / 4, ...bySize }),
+  };
+}
+
 /** extensions.code of a document refused by a limit (depth, cost, aliases, directives). */
 export const LIMIT_EXCEEDED = 'DOCUMENT_LIMIT_EXCEEDED';
 
@@ -128,6 +149,7 @@ export function createGraphQL(svc: ServiceContext, auth: Auth, opts: GraphQLOpti
     cors: false,
     context: ({ caller, connection }) => createContext(svc, auth, caller, connection),
     maskedErrors: { maskError },
+    parserAndValidationCache: boundedParseCaches(),
     plugins: [
       // GraphQL operation metrics (graphql_envelop_*, graphql_yoga_http_duration) in the process's
       // registry; /metrics is served by src/http/metrics.ts, not by the plugin.

@@ -5,7 +5,8 @@
  * abandoned streams) and slow-loris bodies. Outcome: no answer is a 5xx, every REST error is the
  * contract's envelope, the service stays live and ready and answers a normal request promptly
  * throughout, and the audit log shows no write for any rejected request. RSS before and after is
- * printed (from the service's own /metrics); HOSTILE_REQUESTS and HOSTILE_SEED run other corpora.
+ * printed (from the service's own /metrics); HOSTILE_REQUESTS and HOSTILE_SEED run other corpora. RSS against
+ * a baseline, on the production build and after a forced GC: npm run bench:hostile (bench/hostile.ts).
  */
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
