@@ -33,7 +33,7 @@ export function requestHash(request: unknown): string {
  * The payload hash of a stock-seeding request, with the memory quantity compared by value
  * (16Gi and 16384Mi are the same payload).
  */
-export function seedRequestHash(request: { specName: string; memory: string; gpu: number; replicas: number }): string {
+export function seedRequestHash(request: SeedRequest): string {
   const q = parseQuantity(request.memory);
   return requestHash({ ...request, memory: q ? String(quantityToBytes(q)) : request.memory });
 }
