@@ -67,6 +67,8 @@ function maskError(error: unknown): Error {
   });
 }
 
+const wsLog = logger.child({ component: 'graphql-ws' });
+
 /** Service error codes whose HTTP status a GraphQL-over-HTTP answer takes. */
 const HTTP_STATUS_ERRORS = new Set(['unauthenticated', 'forbidden', 'rate_limited', 'operator_unavailable']);
 
@@ -312,6 +314,15 @@ export function attachGraphQLWs(
     },
     wss,
   );
+  // graphql-ws logs every socket 'error' through console.error with a stack trace ("Please check
+  // your implementation"), but ws emits 'error' only for a client's protocol violation (a message
+  // over maxPayload, invalid UTF-8, a malformed frame), once it has already closed the connection
+  // with the matching code (1009, 1007, 1002): any client could fill the log. This listener runs
+  // after graphql-ws's (registered by useServer above) and puts one log line in place of its.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (err: Error & { code?: string }) => wsLog.info({ code: err.code, reason: err.message }, 'graphql-ws connection closed: the client broke the WebSocket protocol'));
+  });
   // Clients that stopped reading are closed with 4008 (src/graphql/slow-consumer.ts).
   const stopDropping = dropSlowConsumers(wss, slowConsumers);
   return async () => {

@@ -11,9 +11,10 @@
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { auditBarrier, auditWrites, testEnv } from '../support/env';
+import { auditBarrier, auditWrites, testEnv, uniq } from '../support/env';
 import { hostileRequests, type HostileRequest } from '../support/hostile';
 import { rest } from '../support/http';
+import { startReplica, type Replica } from '../support/replica';
 
 // Fixed in `npm test`; a longer or different run: HOSTILE_REQUESTS=100000 HOSTILE_SEED=7 npx vitest run test/integration/hostile.test.ts
 const SEED = Number(process.env.HOSTILE_SEED ?? 20261203);
@@ -210,4 +211,25 @@ describe('hostile input', () => {
       for (const s of sockets) s.destroy();
     }
   }, 60_000);
+
+  it('a client that breaks the WebSocket protocol costs one log line, not a stack trace on stderr', async () => {
+    // A replica of its own (the suite's service runs in vitest's process, whose output no test sees).
+    let replica: Replica | undefined;
+    try {
+      replica = await startReplica(testEnv().kubeconfig, { LEADER_ELECTION_NAME: uniq('lease'), LOG_LEVEL: 'info' });
+      const url = `${replica.url.replace(/^http/, 'ws')}/graphql`;
+      for (let i = 0; i < 3; i++) {
+        const huge = new WebSocket(url, 'graphql-transport-ws');
+        huge.on('open', () => huge.send('x'.repeat(2 * 1024 * 1024)));
+        expect(await wsOutcome(huge, 10_000)).toBe(1009);
+      }
+      const log = replica.log();
+      // Positive control: the violations were seen, once each, as our JSON log line.
+      expect(log.match(/the client broke the WebSocket protocol/g)?.length, log.slice(-3000)).toBe(3);
+      expect(log).not.toContain('Internal error emitted');
+      expect(log).not.toMatch(/^\s+at /m);
+    } finally {
+      replica?.signal('SIGKILL');
+    }
+  }, 120_000);
 });
