@@ -14,6 +14,7 @@ import { startHttpServer, type HttpServer } from './server';
 import type { ServiceContext } from './service/context';
 import type { GraphQLOptions } from './graphql/yoga';
 import { DEFAULT_PREPARE_DEADLINE_SECONDS, DEFAULT_PREPARE_JOB_TTL_SECONDS, FIELD_MANAGER, SYSTEM_NAMESPACE } from './api/constants';
+import { envInt } from './env';
 import { ClusterAvailability, type AvailabilityOptions } from './kube/availability';
 import { logger } from './logger';
 import { Auth, authOptionsFromEnv, type AuthOptions } from './auth/index';
@@ -90,13 +91,6 @@ export interface ControllerOptions extends StorageControllerOptions {
 /** Parallel reconciles per controller when the environment does not say (bench/converge.ts). */
 export const DEFAULT_WORKERS = { storage: 16, unit: 4, operation: 2 } as const;
 
-function workersFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`${name} must be an integer from 1 to 256, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 /** The reconcilers of one leadership term. */
 export interface RunningControllers {
@@ -164,11 +158,11 @@ export async function startApp(opts: AppOptions = {}): Promise<App> {
   let elector: LeaderElector | undefined;
   if (opts.controllers ?? true) {
     const controllerOptions: ControllerOptions = {
-      ttlSecondsAfterFinished: opts.prepareJobTTLSeconds ?? Number(process.env.PREPARE_JOB_TTL_SECONDS ?? DEFAULT_PREPARE_JOB_TTL_SECONDS),
-      activeDeadlineSeconds: opts.prepareDeadlineSeconds ?? Number(process.env.PREPARE_DEADLINE_SECONDS ?? DEFAULT_PREPARE_DEADLINE_SECONDS),
-      workers: opts.workers?.storage ?? workersFromEnv('STORAGE_WORKERS', DEFAULT_WORKERS.storage),
-      unitWorkers: opts.workers?.unit ?? workersFromEnv('UNIT_WORKERS', DEFAULT_WORKERS.unit),
-      operationWorkers: opts.workers?.operation ?? workersFromEnv('OPERATION_WORKERS', DEFAULT_WORKERS.operation),
+      ttlSecondsAfterFinished: opts.prepareJobTTLSeconds ?? envInt('PREPARE_JOB_TTL_SECONDS', DEFAULT_PREPARE_JOB_TTL_SECONDS, 0),
+      activeDeadlineSeconds: opts.prepareDeadlineSeconds ?? envInt('PREPARE_DEADLINE_SECONDS', DEFAULT_PREPARE_DEADLINE_SECONDS, 1),
+      workers: opts.workers?.storage ?? envInt('STORAGE_WORKERS', DEFAULT_WORKERS.storage, 1, 256),
+      unitWorkers: opts.workers?.unit ?? envInt('UNIT_WORKERS', DEFAULT_WORKERS.unit, 1, 256),
+      operationWorkers: opts.workers?.operation ?? envInt('OPERATION_WORKERS', DEFAULT_WORKERS.operation, 1, 256),
     };
     // Lease requests skip the client-side rate limit: a burst of reconciles must not delay a renewal.
     elector = new LeaderElector(kube.unthrottled(), {

@@ -12,6 +12,7 @@
  */
 import { loadKubeConfig, startApp } from './app';
 import { logger } from './logger';
+import { env, envSecondsAsMs } from './env';
 import { grantDevelopmentAccess } from './auth/roles';
 import { Kube } from './kube/resources';
 
@@ -30,12 +31,12 @@ async function importLocalCluster(): Promise<typeof import('../hack/cluster/clus
 }
 
 async function main(): Promise<void> {
-  const port = Number(process.env.PORT ?? 8080);
+  const port = env('PORT').default('8080').asPortNumber();
   const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
   // In a pod the kubelet's probes and the Service reach the pod IP, not loopback.
-  const host = process.env.HOST ?? (inPod ? '0.0.0.0' : '127.0.0.1');
+  const host = env('HOST').default(inPod ? '0.0.0.0' : '127.0.0.1').asString();
   // Below the pod's default terminationGracePeriodSeconds (30) so the kubelet never SIGKILLs us mid-release.
-  const shutdownMs = Number(process.env.SHUTDOWN_TIMEOUT_SECONDS ?? 20) * 1000;
+  const shutdownMs = envSecondsAsMs('SHUTDOWN_TIMEOUT_SECONDS', 20);
   let kubeconfig = process.env.KUBECONFIG || undefined;
   let stopCluster: (() => Promise<void>) | undefined;
   if (!kubeconfig && !process.env.KUBERNETES_SERVICE_HOST) {

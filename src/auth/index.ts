@@ -11,6 +11,7 @@ import { Caller } from './caller';
 import { bearerToken } from './identity';
 import { IdentityLimits } from './limits';
 import { OriginPolicy, parseOrigins } from './origin';
+import { env } from '../env';
 
 export { Caller } from './caller';
 export type { ResourceAttributes, Verb, PlatformResource } from './authorizer';
@@ -38,15 +39,11 @@ export interface AuthOptions {
   corsOrigins?: string[];
 }
 
-const env = (name: string): number | undefined => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number ≥ 0 (got "${v}")`);
-  return n;
-};
+/** A number ≥ 0 of the environment, undefined when unset (the option's default applies). */
+const number = (name: string) => env(name).asFloatPositive();
+/** Seconds ≥ 0 of the environment, in ms. */
 const seconds = (name: string) => {
-  const n = env(name);
+  const n = number(name);
   return n === undefined ? undefined : n * 1000;
 };
 
@@ -58,14 +55,19 @@ export function authOptionsFromEnv(overrides: AuthOptions = {}): AuthOptions {
     allowedTtlMs: seconds('AUTHZ_ALLOWED_TTL_SECONDS'),
     deniedTtlMs: seconds('AUTHZ_DENIED_TTL_SECONDS'),
     recheckMs: seconds('SUBSCRIPTION_RECHECK_SECONDS'),
-    requestsPerSecond: env('RATE_LIMIT_PER_SECOND'),
-    subscriptionsPerIdentity: env('MAX_SUBSCRIPTIONS_PER_IDENTITY'),
-    subscriptionsPerConnection: env('MAX_SUBSCRIPTIONS_PER_CONNECTION'),
+    requestsPerSecond: number('RATE_LIMIT_PER_SECOND'),
+    subscriptionsPerIdentity: number('MAX_SUBSCRIPTIONS_PER_IDENTITY'),
+    subscriptionsPerConnection: number('MAX_SUBSCRIPTIONS_PER_CONNECTION'),
     corsOrigins: parseOrigins(process.env.CORS_ORIGINS),
     ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
   };
 }
 
+/**
+ * Identity and authorization of the service: the TokenReview authenticator, the
+ * SubjectAccessReview authorizer, per-identity budgets (rate, subscriptions) and the browser origin
+ * policy, built from {@link AuthOptions} (README "Authentication and authorization").
+ */
 export class Auth {
   readonly authenticator: TokenReviewAuthenticator;
   readonly authorizer: SubjectAccessReviewAuthorizer;

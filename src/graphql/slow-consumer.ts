@@ -11,6 +11,7 @@
  * README "Subscriptions" documents the code.
  */
 import type { WebSocket, WebSocketServer } from 'ws';
+import { envInt } from '../env';
 import { Counter } from 'prom-client';
 import { metricsRegistry } from '../metrics';
 import { logger } from '../logger';
@@ -41,17 +42,9 @@ export interface SlowConsumerOptions {
   intervalMs?: number;
 }
 
-function positiveInt(name: string, fallback: number, unit: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n * unit;
-}
-
 /** The bounds from WS_MAX_BUFFERED_KIB and WS_STALL_SECONDS. @throws on a value that is not a positive integer. */
 export function slowConsumerOptionsFromEnv(): SlowConsumerOptions {
-  return { maxBufferedBytes: positiveInt('WS_MAX_BUFFERED_KIB', DEFAULT_MAX_BUFFERED_BYTES, 1024), maxStallMs: positiveInt('WS_STALL_SECONDS', DEFAULT_MAX_STALL_MS, 1000) };
+  return { maxBufferedBytes: envInt('WS_MAX_BUFFERED_KIB', DEFAULT_MAX_BUFFERED_BYTES / 1024, 1) * 1024, maxStallMs: envInt('WS_STALL_SECONDS', DEFAULT_MAX_STALL_MS / 1000, 1) * 1000 };
 }
 
 /**

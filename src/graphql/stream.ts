@@ -22,6 +22,7 @@ import { objectKey } from '../kube/informer';
 import { Gauge } from 'prom-client';
 import { metricsRegistry } from '../metrics';
 import { RateLimitedError } from '../service/errors';
+import { envInt } from '../env';
 
 /** `gpu_runtime_subscriptions{kind}`: live subscription streams (graphql-ws and SSE alike), by the kind they watch. */
 const liveStreams = new Gauge({ name: 'gpu_runtime_subscriptions', help: 'Live GraphQL subscription streams (graphql-ws and SSE), by the kind they watch', labelNames: ['kind'] as const, registers: [metricsRegistry] });
@@ -151,7 +152,6 @@ function addedEvent<T extends KubernetesObject>(object: T): WatchEvent<T> {
   return e;
 }
 
-const DEFAULT_MAX_PENDING = Number(process.env.SUBSCRIPTION_MAX_PENDING ?? 10_000);
 
 /**
  * An async iterable of events of `informer` matching `filter`, starting with the current state.
@@ -165,7 +165,7 @@ export function informerStream<T extends KubernetesObject>(
 ): InformerStream<T> {
   const opts: StreamOptions = signalOrOptions instanceof AbortSignal ? { signal: signalOrOptions } : (signalOrOptions ?? {});
   const { signal, route } = opts;
-  const maxPending = opts.maxPending ?? DEFAULT_MAX_PENDING;
+  const maxPending = opts.maxPending ?? envInt('SUBSCRIPTION_MAX_PENDING', 10_000, 1);
   const pending = new Map<string, WatchEvent<T>>();
   let wake: (() => void) | undefined;
   let done = false;

@@ -24,6 +24,7 @@ import { graphqlCode } from './schema/common';
 import { asServiceError, RateLimitedError, ServiceError, UnauthenticatedError } from '../service/errors';
 import type { ServiceContext } from '../service/context';
 import { logger } from '../logger';
+import { envInt } from '../env';
 
 export interface GraphQLOptions {
   /** Allow introspection (default true; env GRAPHQL_INTROSPECTION=false turns it off). */
@@ -183,7 +184,7 @@ export function createGraphQL(svc: ServiceContext, auth: Auth, opts: GraphQLOpti
       // MaxIntrospectionDepthRule, one of the specified rules.
       EnvelopArmorPlugin({
         maxDepth: { n: opts.maxDepth ?? 10, ...reportLimit },
-        costLimit: { maxCost: opts.maxCost ?? Number(process.env.GRAPHQL_MAX_COST ?? 20_000), ...reportLimit },
+        costLimit: { maxCost: opts.maxCost ?? envInt('GRAPHQL_MAX_COST', 20_000, 1), ...reportLimit },
         maxAliases: { n: opts.maxAliases ?? 15, ...reportLimit },
         maxTokens: { n: opts.maxTokens ?? 2000 },
         maxDirectives: { n: opts.maxDirectives ?? 20, ...reportLimit },

@@ -14,6 +14,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { RateLimiterMemory, RateLimiterQueue } from 'rate-limiter-flexible';
 import { rateLimiterWait } from './metrics';
+import { env } from '../env';
 
 /** Sustained requests per second and the burst above it; `qps: 0` turns the limiter off. */
 export interface ClientRateLimit {
@@ -34,21 +35,13 @@ export const MAX_RETRIES = 10;
 /** The longest Retry-After honoured, in seconds (a larger value is capped, never ignored). */
 export const MAX_RETRY_AFTER_SECONDS = 30;
 
-function fromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number of requests per second ≥ 0 (0 turns the client-side limit off), got ${JSON.stringify(raw)}`);
-  return n;
-}
-
 /**
  * The client-side rate limit from KUBE_API_QPS and KUBE_API_BURST (README "Environment").
  * @throws Error naming the variable when it is not a number ≥ 0.
  */
 export function clientRateLimitFromEnv(): ClientRateLimit {
-  const qps = fromEnv('KUBE_API_QPS', DEFAULT_CLIENT_RATE_LIMIT.qps);
-  const burst = fromEnv('KUBE_API_BURST', Math.max(DEFAULT_CLIENT_RATE_LIMIT.burst, Math.ceil(qps * 2)));
+  const qps = env('KUBE_API_QPS').default(String(DEFAULT_CLIENT_RATE_LIMIT.qps)).asFloatPositive();
+  const burst = env('KUBE_API_BURST').default(String(Math.max(DEFAULT_CLIENT_RATE_LIMIT.burst, Math.ceil(qps * 2)))).asFloatPositive();
   return { qps, burst: Math.max(1, Math.ceil(burst)) };
 }
 
