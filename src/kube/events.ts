@@ -12,6 +12,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import { FIELD_MANAGER } from '../api/constants';
+import { REPLICA_NAME } from './http';
 import { R, type Kube } from './resources';
 import { logger } from '../logger';
 
@@ -22,6 +23,11 @@ export const EVENT_SEND_CONCURRENCY = 4;
 /** Events waiting to be sent beyond which new ones are dropped. */
 export const EVENT_QUEUE_LIMIT = 1000;
 
+/**
+ * Kubernetes Events (core/v1) about our objects, sent in the background with bounded concurrency
+ * ({@link EVENT_SEND_CONCURRENCY}) and queue ({@link EVENT_QUEUE_LIMIT}; beyond it dropped and
+ * counted), as client-go's recorder does: a reconcile never waits for an Event.
+ */
 export class EventRecorder {
   private readonly limit = pLimit(EVENT_SEND_CONCURRENCY);
   private readonly inFlight = new Set<Promise<void>>();
@@ -91,7 +97,7 @@ export class EventRecorder {
       count: 1,
       source: { component: FIELD_MANAGER },
       reportingComponent: FIELD_MANAGER,
-      reportingInstance: process.env.HOSTNAME ?? 'local',
+      reportingInstance: REPLICA_NAME,
     };
   }
 }

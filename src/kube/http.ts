@@ -12,12 +12,14 @@ import { restLatency, restRequests, restRetries } from './metrics';
 import { retryDelayMs, throttle } from './throttle';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** This replica's name: HOSTNAME (the pod's name in a pod), else the machine's host name. */
+export const REPLICA_NAME = process.env.HOSTNAME || hostname();
+
 /**
  * The User-Agent of every request, as client-go's `binary/version (os/arch)` plus the replica:
- * the audit log's `userAgent` then tells two replicas of one ServiceAccount apart
- * (HOSTNAME is the pod's name in a pod).
+ * the audit log's `userAgent` then tells two replicas of one ServiceAccount apart.
  */
-export const USER_AGENT = `gpu-runtime-operator/v1alpha1 (${process.platform}/${process.arch}) host/${process.env.HOSTNAME || hostname()} pid/${process.pid}`;
+export const USER_AGENT = `gpu-runtime-operator/v1alpha1 (${process.platform}/${process.arch}) host/${REPLICA_NAME} pid/${process.pid}`;
 
 export type PatchType = 'merge' | 'apply' | 'json' | 'strategic';
 
