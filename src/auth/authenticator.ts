@@ -31,6 +31,12 @@ interface TokenReviewStatus {
 
 type Verdict = { user: UserInfo } | { rejected: string };
 
+/**
+ * Who a bearer token belongs to, asked of the API server with a TokenReview (authentication.k8s.io/v1,
+ * `spec.audiences` from AUTH_AUDIENCES); verdicts cached by the token's SHA-256 in a bounded LRU
+ * (1000 entries, AUTH_TOKEN_CACHE_TTL_SECONDS). A rejected token is UnauthenticatedError (401); an
+ * API server that cannot be asked is ServiceError 503.
+ */
 export class TokenReviewAuthenticator {
   private readonly cache: LRUCache<string, Verdict, string>;
   /** TokenReviews sent (cache misses): read by tests and the benchmark. */

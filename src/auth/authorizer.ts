@@ -62,6 +62,13 @@ export function describeDenial(user: UserInfo, a: ResourceAttributes): string {
   return `User "${user.username}" cannot ${a.verb} resource "${resource}" in API group "${GROUP}" ${where}`;
 }
 
+/**
+ * Whether a user may do something, asked of the API server with a SubjectAccessReview
+ * (authorization.k8s.io/v1: Kubernetes RBAC decides); decisions cached in a bounded LRU (10,000,
+ * AUTHZ_ALLOWED_TTL_SECONDS / AUTHZ_DENIED_TTL_SECONDS). A denial is ForbiddenError (403) naming
+ * user, verb, resource and namespace, as kube-apiserver words it; an API server that cannot be
+ * asked is ServiceError 503.
+ */
 export class SubjectAccessReviewAuthorizer {
   private readonly cache: LRUCache<string, Decision, Question>;
   /** SubjectAccessReviews sent (cache misses): read by tests and the benchmark. */

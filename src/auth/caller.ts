@@ -6,6 +6,7 @@
 import type { SubjectAccessReviewAuthorizer, PlatformResource, ResourceAttributes, Verb } from './authorizer';
 import type { UserInfo } from './identity';
 
+/** The authenticated user of one request or connection, with RBAC questions bound to them. */
 export class Caller {
   constructor(
     readonly user: UserInfo,

@@ -18,6 +18,11 @@ export interface LimitOptions {
   subscriptionsPerConnection?: number;
 }
 
+/**
+ * Per-identity budgets: requests per second (RATE_LIMIT_PER_SECOND, rate-limiter-flexible; past it
+ * RateLimitedError 429 with Retry-After) and live subscriptions per identity and per graphql-ws
+ * connection (MAX_SUBSCRIPTIONS_PER_IDENTITY, MAX_SUBSCRIPTIONS_PER_CONNECTION).
+ */
 export class IdentityLimits {
   private readonly rate?: RateLimiterMemory;
   private readonly perIdentity = new Map<string, number>();

@@ -37,6 +37,10 @@ export function parseOrigins(list: string | undefined): string[] {
     });
 }
 
+/**
+ * Which browser origins may use the service: its own, and those listed in CORS_ORIGINS (exact
+ * origins, never `*`); the rest are refused for state-changing requests and WebSocket upgrades.
+ */
 export class OriginPolicy {
   private readonly allowed: Set<string>;
 

@@ -10,6 +10,7 @@ import type { ServiceContext } from '../service/context';
 import { requireAvailable, staleSeconds } from '../service/availability';
 import { OperatorUnavailableError } from '../service/errors';
 
+/** The plugin of this module's comment, for the service context `svc`. */
 export function useAvailability(svc: ServiceContext): Plugin {
   const refusal = (err: OperatorUnavailableError) => ({
     errors: [new GraphQLError(err.message, { extensions: { code: 'OPERATOR_UNAVAILABLE', http: { status: 503, headers: { 'retry-after': String(err.retryAfterSeconds) } } } })],

@@ -36,6 +36,11 @@ export interface Unavailability {
   staleSeconds?: number;
 }
 
+/**
+ * Whether the cluster can serve: kube-apiserver answers its /readyz probe (every 2 s, unreachable
+ * after 2 failures) and every CRD is served. Feeds /readyz, the 503 `operator_unavailable` gate of
+ * writes and the staleness stated on cached reads (README "Probes, shutdown and metrics").
+ */
 export class ClusterAvailability {
   private timer?: NodeJS.Timeout;
   private failures = 0;

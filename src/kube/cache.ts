@@ -114,6 +114,11 @@ function informer<T extends KubernetesObject>(kc: KubeConfig, r: Resource<T>, la
   return new Informer<T>(kc, { path: collectionPath(r), apiVersion: r.apiVersion, kind: r.kind, labelSelector, indexers, sortKey });
 }
 
+/**
+ * The shared informers of one service: the platform's kinds, their children (by the managed-by
+ * label), pods, nodes and StorageClasses, with the indexes of {@link INDEX}. Started once; read by
+ * the controllers, the service layer and the subscriptions.
+ */
 export class ClusterCache {
   readonly storages: Informer<GPUStorage & KubernetesObject>;
   readonly units: Informer<GPUUnit & KubernetesObject>;

@@ -15,6 +15,12 @@ export interface ControllerRunOptions {
   resyncMs: number;
 }
 
+/**
+ * A level-triggered reconciler over the shared informers (controller-runtime's Controller): events
+ * enqueue keys, `workers` reconcile them concurrently (never one key twice at once), errors and
+ * requeues go back through the queue's backoff, and every cached object is enqueued again each
+ * resync period. Subclasses say what to watch and how to reconcile one key.
+ */
 export abstract class Controller {
   readonly queue: WorkQueue;
   private readonly unsubscribe: (() => void)[] = [];

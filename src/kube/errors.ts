@@ -64,12 +64,16 @@ function safeJSON(s: string): unknown {
   }
 }
 
+/** The API server answered 404 NotFound. */
 export const isNotFound = (err: unknown) => statusCodeOf(err) === 404;
+/** The API server answered 409 AlreadyExists (a create of a name that exists). */
 export const isAlreadyExists = (err: unknown) =>
   statusCodeOf(err) === 409 && err instanceof KubeHttpError && err.status?.reason === 'AlreadyExists';
 /** 409 from an optimistic-concurrency clash (a stale resourceVersion), not AlreadyExists. */
 export const isConflict = (err: unknown) => statusCodeOf(err) === 409 && !isAlreadyExists(err);
+/** The API server answered 410 Gone (a watch's resourceVersion was compacted away). */
 export const isGone = (err: unknown) => statusCodeOf(err) === 410;
+/** The API server answered 422 Invalid (the object failed validation, CEL rules included). */
 export const isInvalid = (err: unknown) => statusCodeOf(err) === 422;
 
 /**

@@ -41,6 +41,12 @@ interface ListResponse<T> {
   items: T[];
 }
 
+/**
+ * A list-watch of one kind (client-go's reflector and informer): lists, then watches from the
+ * listed resourceVersion with bookmarks; restarts a silent or broken watch, relists after 410 Gone,
+ * backs off while the API server is away, and reports a CRD that is not served. Holds an
+ * {@link IndexedStore} and tells listeners of every ADDED, MODIFIED and DELETED, once each.
+ */
 export class Informer<T extends KubernetesObject> {
   private readonly cache: IndexedStore<T>;
   private readonly listeners = new Set<InformerListener<T>>();

@@ -36,6 +36,12 @@ export function microTime(d: Date): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, with client-go's timings (lease duration
+ * 15 s, renew deadline 10 s, retry period 2 s): one replica reconciles at a time. Each term has a
+ * write guard that refuses writes once the renew deadline passed without a renewal, and stop()
+ * releases the Lease so another replica leads at once.
+ */
 export class LeaderElector {
   readonly identity: string;
   private leading = false;

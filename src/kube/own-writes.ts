@@ -25,6 +25,11 @@ interface OwnWrite<T> {
   at: number;
 }
 
+/**
+ * A controller's own recent writes (after client-go's MutationCache): a reconcile that runs before
+ * the informer delivered our last status write reads that write instead of the stale cached
+ * object, so it neither writes the same status again nor meets a 409.
+ */
 export class OwnWrites<T extends KubernetesObject> {
   private readonly writes = new Map<string, OwnWrite<T>>();
 

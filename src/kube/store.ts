@@ -39,6 +39,11 @@ export function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * The informer's cache, after client-go's Indexer: objects by key (`namespace/name`) with indexes
+ * kept in step on every add, update, delete and replace, and sorted views per index bucket cached
+ * until the bucket changes. Reads return the stored objects themselves (never mutate them).
+ */
 export class IndexedStore<T> {
   private readonly items = new Map<string, T>();
   /** index name → index value → keys. */

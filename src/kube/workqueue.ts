@@ -28,6 +28,12 @@ export interface WorkQueueOptions {
   burst?: number;
 }
 
+/**
+ * controller-runtime's work queue: a key is queued at most once while waiting and never handed to
+ * two workers at once (a key added while processing is queued again when done); failures are
+ * retried with per-key exponential backoff under an overall rate limit; delayed adds; shutdown
+ * hands out nothing more. Reports the workqueue_* metrics.
+ */
 export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly dirty = new Set<string>();

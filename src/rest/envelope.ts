@@ -23,6 +23,7 @@ export function listAnswer(page: KeyPage & { items: unknown[] }): [number, unkno
   return [200, page.items, { metadata: restListMeta(page) }];
 }
 
+/** Answers `status` with the contract's error envelope `{"error":{"code","message","field"?}}`. */
 export function sendError(reply: FastifyReply, status: number, code: string, message: string, field?: string): FastifyReply {
   return reply.status(status).send({ error: { code, message, ...(field ? { field } : {}) } });
 }

@@ -13,6 +13,7 @@ import { REST_LIST_BOUNDS, restPageArgs } from '../service/paging';
 type StockQ = { Querystring: Record<string, unknown> };
 type JobQ = { Params: { operationID: string } };
 
+/** The operator routes of /api/v1/operator (stock units: seed, list; seeding jobs by operationID), contract "REST routes". */
 export function registerOperatorRoutes(app: FastifyInstance): void {
   app.post(
     '/api/v1/operator/stock-units',

@@ -13,6 +13,7 @@ import { REST_LIST_BOUNDS, restPageArgs } from '../service/paging';
 
 type Q = { Querystring: Record<string, unknown>; Params: { name: string } };
 
+/** The /api/v1/gpu-storages routes (create (a clone is a create from another storage), list, get, update, recover, delete, files), contract "REST routes". */
 export function registerStorageRoutes(app: FastifyInstance): void {
   app.get<Q>(
     '/api/v1/gpu-storages',

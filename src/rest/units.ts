@@ -12,6 +12,7 @@ import { REST_LIST_BOUNDS, restPageArgs } from '../service/paging';
 
 type Q = { Querystring: Record<string, unknown>; Params: { name: string } };
 
+/** The /api/v1/gpu-units routes (create, list, get, update, delete), contract "REST routes". */
 export function registerUnitRoutes(app: FastifyInstance): void {
   app.get<Q>(
     '/api/v1/gpu-units',

@@ -34,6 +34,10 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   internal_error: 500,
 };
 
+/**
+ * An error the API answers as the contract's envelope: `code` (contract error codes, e.g.
+ * `invalid_request`, `operation_conflict`), the HTTP status it maps to, and for validation the field.
+ */
 export class ServiceError extends Error {
   readonly httpStatus: number;
   constructor(
@@ -116,9 +120,13 @@ export class RateLimitedError extends ServiceError {
 
 /** 400 invalid_request naming the field: `"<field>: <message>"`. */
 export const invalid = (field: string, message: string) => new ValidationError(`${field}: ${message}`, field);
+/** 409 operation_conflict. */
 export const conflict = (message: string) => new ConflictError(message);
+/** 404 with the resource's not-found code. */
 export const notFound = (code: 'gpustorage_not_found' | 'gpuunit_not_found' | 'job_not_found' | 'file_not_found', message: string) => new NotFoundError(code, message);
+/** 409 insufficient_capacity (no free stock of the spec). */
 export const insufficientCapacity = (message: string) => new CapacityError(message);
+/** 503 operator_unavailable. */
 export const unavailable = (message: string) => new OperatorUnavailableError(message);
 
 /**

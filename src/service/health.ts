@@ -18,6 +18,7 @@ export interface HealthView {
   informers: InformerHealth[];
 }
 
+/** The health view from the informers' state and the cache's counts (no API call). */
 export function health(ctx: ServiceContext): HealthView {
   const informers = ctx.cache.health();
   const failing = informers.find((i) => i.lastError);

@@ -9,6 +9,7 @@ import { parseQuantity, type Quantity } from '../api/quantity';
 
 type Obj = Record<string, unknown>;
 
+/** A JSON object (not null, not an array). */
 export function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -27,18 +28,21 @@ export function reqString(v: unknown, field: string): string {
   return v;
 }
 
+/** The value as a string, or undefined when absent, null or empty. @throws invalid_request for other types. */
 export function optString(v: unknown, field: string): string | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v !== 'string') throw invalid(field, 'must be a string');
   return v;
 }
 
+/** The value as a boolean, or undefined when absent/null. @throws invalid_request for other types. */
 export function optBool(v: unknown, field: string): boolean | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'boolean') throw invalid(field, 'must be true or false');
   return v;
 }
 
+/** The value as an integer in [min, max], or undefined when absent/null. @throws invalid_request naming the field otherwise. */
 export function optInt(v: unknown, field: string, min: number, max: number): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(field, 'must be an integer');
@@ -46,12 +50,14 @@ export function optInt(v: unknown, field: string, min: number, max: number): num
   return v;
 }
 
+/** The value as a list of strings, or undefined when absent/null. @throws invalid_request for anything else. */
 export function optStringList(v: unknown, field: string): string[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw invalid(field, 'must be a list of strings');
   return v as string[];
 }
 
+/** The value as a list (items unchecked), or undefined when absent/null. @throws invalid_request for other types. */
 export function optArray(v: unknown, field: string): unknown[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v)) throw invalid(field, 'must be a list');
