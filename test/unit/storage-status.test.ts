@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { currentDigest } from '../../src/api/digest';
-import { planStorage, nextPrepareHistory, POD_FAILURE_GRACE_MS, RUNNING_REPORT_DELAY_MS, type StorageObservation } from '../../src/controllers/storage/status';
+import { nextPrepareHistory } from '../../src/controllers/storage/prepare-history';
+import { planStorage, POD_FAILURE_GRACE_MS, RUNNING_REPORT_DELAY_MS, type StorageObservation } from '../../src/controllers/storage/status';
 import { prepareJobName } from '../../src/api/naming';
 import type { GPUStorage, GPUStorageStatus, PrepareStatus } from '../../src/api/types';
 

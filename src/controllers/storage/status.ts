@@ -14,7 +14,8 @@ import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kuber
 import { ANNOTATIONS, DEFAULT_STORAGE_CLASS } from '../../api/constants';
 import { currentDigest, recoveryNonce } from '../../api/digest';
 import { prepareJobName } from '../../api/naming';
-import { PREPARE_HISTORY_LIMIT, type Condition, type GPUStorage, type GPUStorageStatus, type PrepareAttempt, type PrepareFailure, type PrepareStatus, type StoragePhase } from '../../api/types';
+import type { Condition, GPUStorage, GPUStorageStatus, PrepareFailure, PrepareStatus, StoragePhase } from '../../api/types';
+import { FINAL_PHASES, nextPrepareHistory } from './prepare-history';
 import { planAccessor } from './accessor-status';
 import { condition, mergeConditions } from './conditions';
 import { failureMessage, podFailure, podWaitingReason } from './job-status';
@@ -105,35 +106,6 @@ export const POD_FAILURE_GRACE_MS = 10_000;
  */
 export const RUNNING_REPORT_DELAY_MS = 1500;
 
-const FINAL = new Set(['Succeeded', 'Failed']);
-
-/**
- * status.prepare.history after this reconcile: the current attempt (once it has a Job) upserted by
- * its Job name with its phase, times, and failure reason and exit code; earlier attempts as they
- * were; the oldest dropped first beyond {@link PREPARE_HISTORY_LIMIT}. Pure and stable: an attempt
- * that did not change yields the same list (an idle storage writes nothing).
- */
-export function nextPrepareHistory(prev: PrepareAttempt[] | undefined, current: PrepareStatus): PrepareAttempt[] | undefined {
-  const list = [...(prev ?? [])];
-  if (current.jobName && current.observedDigest) {
-    const failed = current.phase === 'Failed' && current.lastFailure?.jobName === current.jobName ? current.lastFailure : undefined;
-    const entry: PrepareAttempt = {
-      jobName: current.jobName,
-      digest: current.observedDigest,
-      ...(current.startTime ? { startTime: current.startTime } : {}),
-      ...(FINAL.has(current.phase) && current.completionTime ? { completionTime: current.completionTime } : {}),
-      result: current.phase,
-      ...(failed ? { reason: failed.reason } : {}),
-      ...(failed?.exitCode !== undefined ? { exitCode: failed.exitCode } : {}),
-    };
-    const at = list.findIndex((a) => a.jobName === entry.jobName);
-    if (at >= 0) list[at] = entry;
-    else list.push(entry);
-  }
-  const kept = list.slice(-PREPARE_HISTORY_LIMIT);
-  return kept.length ? kept : undefined;
-}
-
 /**
  * Derives the prepare status of the current attempt and whether to start its Job.
  * `prev` is the status the storage carries now.
@@ -184,7 +156,7 @@ function planPrepare(
   // corrected from the Job).
   const outcome = obs.job ? jobOutcome(obs.job) : undefined;
   const jobAgrees = !obs.job || (outcome?.done === 'succeeded' ? 'Succeeded' : outcome?.done === 'failed' ? 'Failed' : undefined) === prev?.phase;
-  if (sameAttempt && prev && FINAL.has(prev.phase) && jobAgrees) {
+  if (sameAttempt && prev && FINAL_PHASES.has(prev.phase) && jobAgrees) {
     return { prepare: withRecovery({ ...base, phase: prev.phase, message: prev.message, lastFailure: prev.lastFailure }), startJob: false, events };
   }
 

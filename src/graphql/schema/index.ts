@@ -6,6 +6,7 @@ import { builder } from '../builder';
 import './common';
 import './health';
 import './storage';
+import './storage-files';
 import './unit';
 import './operation';
 

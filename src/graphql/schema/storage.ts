@@ -2,7 +2,7 @@
  * The storage domain of the GraphQL API: the Storage type, its queries, inputs, mutations and
  * subscriptions. Thin over src/service/storage.ts (the same rules serve REST).
  */
-import { encodeGlobalID, resolveArrayConnection } from '@pothos/plugin-relay';
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import { TOTAL_COUNT_DESCRIPTION, toConnection, totalCountOf } from '../connection';
 import { CONNECTION_BOUNDS } from '../../service/paging';
 import { builder } from '../builder';
@@ -25,7 +25,6 @@ import {
 } from '../../service/storage';
 import type { AccessorStatus, GPUStorage, PrepareAttempt, PrepareFailure, PrepareSpec, PrepareStatus } from '../../api/types';
 import { INSTANCE_NAMESPACE } from '../../api/constants';
-import { listStorageFiles, statStorageFile, type FileEntry, type FileInfo } from '../../service/storage-files';
 import { namespaceName } from '../../service/validate';
 import { invalid, NotFoundError, ValidationError } from '../../service/errors';
 
@@ -363,50 +362,5 @@ builder.subscriptionFields((t) => ({
       return watchAuthorized(ctx, ctx.svc.cache.storages, { resource: 'gpustorages', namespace: ns }, (s) => !ns || s.metadata.namespace === ns);
     },
     resolve: (e, _a, ctx) => storageEvent(ctx, e),
-  }),
-}));
-
-// --- Browsing the volume (src/service/storage-files.ts) --------------------------------------
-
-const FileTypeEnum = builder.enumType('StorageFileType', { values: ['file', 'directory', 'other'] as const });
-
-const StorageFileType = builder.objectRef<FileEntry>('StorageFile').implement({
-  description: "An entry of a directory of a storage's volume, as its accessor lists it.",
-  fields: (t) => ({
-    name: t.exposeString('name'),
-    path: t.exposeString('path', { description: "From the volume's root; a directory's ends with `/`." }),
-    type: t.field({ type: FileTypeEnum, resolve: (f) => f.type }),
-    size: t.field({ type: 'Float', nullable: true, description: 'Bytes (files only).', resolve: (f) => f.size }),
-    modifiedAt: t.field({ type: 'DateTime', nullable: true, resolve: (f) => f.modifiedAt }),
-  }),
-});
-
-const StorageFileInfoType = builder.objectRef<FileInfo>('StorageFileInfo').implement({
-  description: 'A file of the volume: metadata and, for a text file, its first 4096 bytes.',
-  fields: (t) => ({
-    path: t.exposeString('path'),
-    size: t.field({ type: 'Float', resolve: (f) => f.size }),
-    modifiedAt: t.field({ type: 'DateTime', nullable: true, resolve: (f) => f.modifiedAt }),
-    contentType: t.exposeString('contentType', { nullable: true }),
-    head: t.exposeString('head', { nullable: true, description: 'The first 4096 bytes as UTF-8, when the file is text; null otherwise.' }),
-    complete: t.exposeBoolean('complete', { description: '`head` is the whole file.' }),
-  }),
-});
-
-builder.objectFields(StorageType, (t) => ({
-  files: t.connection({
-    type: StorageFileType,
-    description:
-      "The entries of a directory of the volume (default its root), by name, read through the accessor over the API server's service proxy. " +
-      'Needs the accessor enabled and Ready (else OPERATION_CONFLICT); `..`, empty segments, NUL, backslashes and percent-escapes in `path` are refused (INVALID_REQUEST); a missing directory is FILE_NOT_FOUND. ' +
-      'Names starting with a dot are not listed (nginx autoindex).',
-    args: { path: t.arg.string({ defaultValue: '/' }) },
-    resolve: async (s, args, ctx) => resolveArrayConnection({ args }, await listStorageFiles(ctx.svc, s.namespace, s.name, args.path)),
-  }),
-  file: t.field({
-    type: StorageFileInfoType,
-    description: "One file of the volume: size, modification time, type and, when it is text, its first 4096 bytes (REST GET /api/v1/gpu-storages/{name}/files/{path} streams all of it).",
-    args: { path: t.arg.string({ required: true }) },
-    resolve: async (s, args, ctx) => statStorageFile(ctx.svc, s.namespace, s.name, args.path),
   }),
 }));
