@@ -8,12 +8,13 @@
  * Read when a component starts, not when a module loads: a test or a benchmark that sets a
  * variable before starting the service is heard.
  */
-import { from } from 'env-var';
+// env-var is CommonJS without exports Node can name statically: its default export, not a named import.
+import envVar from 'env-var';
 
 /** The accessor of variable `name` (`.default('8080').asPortNumber()`, `.asFloatPositive()`, …). */
 export function env(name: string) {
   const value = process.env[name];
-  return from(value === undefined || value.trim() === '' ? {} : { [name]: value }).get(name);
+  return envVar.from(value === undefined || value.trim() === '' ? {} : { [name]: value }).get(name);
 }
 
 /**
