@@ -5,8 +5,10 @@
  * Outcome, for each of three kill points (early: a few Jobs exist; middle: about half Ready;
  * late: most Ready):
  * - every storage converges to Ready, its accessor Ready where enabled;
- * - exactly one prepare Job per attempt digest was ever created (audit log: each Job name created
- *   once; as many as storages), and `status.prepare.attempts` is 1 everywhere (counted once);
+ * - exactly one prepare Job per attempt digest was ever created (audit log: no Job name created
+ *   twice; each Job that exists was created with a 201, or by a create the kill cut off, which
+ *   kube-apiserver audits as 500 "context canceled" though it may have stored the Job), and
+ *   `status.prepare.attempts` is 1 everywhere (counted once);
  * - no orphaned child: every PVC, Job, Deployment and Service the platform made has a controller
  *   ownerReference to a storage that exists, with its uid.
  * Converge time after the restart is printed. On a local cluster of its own (kube-controller-manager
@@ -113,12 +115,25 @@ describe('kill -9 during 200 prepares', () => {
 
       // Exactly one Job per attempt digest ever created, across both processes.
       await new Promise((r) => setTimeout(r, 1500)); // the audit log's last lines
-      const jobCreates = auditWritesOf(cluster.auditLog, OPERATOR_USER, t0)
-        .writes.filter((w) => w.what === 'create jobs' && w.namespace === ns && w.code === 201)
-        .map((w) => w.name);
-      expect(new Set(jobCreates).size).toBe(jobCreates.length);
-      expect(jobCreates.length).toBe(STORAGES);
-      console.log(`kill -9 ${point}: ${atKill}/${STORAGES} Ready at the kill; all Ready ${convergeS.toFixed(1)} s after the restart (15 s of it the dead leader's Lease); ${jobCreates.length} Jobs, ${withAccessor.length} accessors`);
+      const creates = auditWritesOf(cluster.auditLog, OPERATOR_USER, t0).writes.filter((w) => w.what === 'create jobs' && w.namespace === ns);
+      const jobCreates = creates.filter((w) => w.code === 201).map((w) => w.name);
+      // A create the SIGKILL cut off is audited as 500 "context canceled" (kube-apiserver records
+      // a request whose client went away so, kubernetes/kubernetes#139256), yet the API server may
+      // have stored the Job: the new process then finds it and creates none. Those are the only
+      // Jobs a 201 may be missing for.
+      const cutOff = creates.filter((w) => w.code !== 201 && (w.code === undefined || w.code >= 500) && w.at < tRestart);
+      const jobNames = (await list(R.job, ns)).map((j) => j.metadata!.name!);
+      const created = new Set(jobCreates);
+      const without201 = jobNames.filter((n) => !created.has(n));
+      const detail = JSON.stringify({ without201, cutOff, other: creates.filter((w) => w.code !== 201 && !cutOff.includes(w)) });
+      expect(created.size, 'no Job name created twice').toBe(jobCreates.length);
+      expect(new Set(jobNames).size).toBe(STORAGES);
+      expect(without201.length, detail).toBeLessThanOrEqual(cutOff.length);
+      expect(jobCreates.length + without201.length, detail).toBe(STORAGES);
+      console.log(
+        `kill -9 ${point}: ${atKill}/${STORAGES} Ready at the kill; all Ready ${convergeS.toFixed(1)} s after the restart (15 s of it the dead leader's Lease); ` +
+          `${jobNames.length} Jobs (${jobCreates.length} creates answered 201, ${without201.length} stored by a create the kill cut off), ${withAccessor.length} accessors`,
+      );
       svc.signal('SIGTERM');
       await svc.exited;
       // The next round starts on a cluster without this one's pods and Jobs.
