@@ -9,7 +9,7 @@
  * a baseline, on the production build and after a forced GC: npm run bench:hostile (bench/hostile.ts).
  */
 import { connect } from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { auditBarrier, auditWrites, testEnv, uniq } from '../support/env';
 import { hostileRequests, type HostileRequest } from '../support/hostile';
@@ -223,8 +223,12 @@ describe('hostile input', () => {
         huge.on('open', () => huge.send('x'.repeat(2 * 1024 * 1024)));
         expect(await wsOutcome(huge, 10_000)).toBe(1009);
       }
+      // Positive control: the violations were seen, once each, as our JSON log line. The client
+      // sees 1009 before the replica's stdout reaches us through its pipe: wait for the third line.
+      const violations = () => replica!.log().match(/the client broke the WebSocket protocol/g)?.length ?? 0;
+      await vi.waitFor(() => expect(violations(), replica!.log().slice(-3000)).toBeGreaterThanOrEqual(3), { timeout: 10_000, interval: 50 });
+      await new Promise((r) => setTimeout(r, 500)); // a fourth line would be a violation logged twice
       const log = replica.log();
-      // Positive control: the violations were seen, once each, as our JSON log line.
       expect(log.match(/the client broke the WebSocket protocol/g)?.length, log.slice(-3000)).toBe(3);
       expect(log).not.toContain('Internal error emitted');
       expect(log).not.toMatch(/^\s+at /m);
