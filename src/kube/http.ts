@@ -6,7 +6,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { RequestContext, HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { hostname } from 'node:os';
-import { fetch, type Dispatcher } from 'undici';
+import { fetch, getGlobalDispatcher, type Dispatcher } from 'undici';
 import { KubeHttpError } from './errors';
 import { restLatency, restRequests, restRetries } from './metrics';
 import { retryDelayMs, throttle } from './throttle';
@@ -39,8 +39,10 @@ export interface RequestOptions {
   timeoutMs?: number;
   /**
    * Checked again right before the request is handed to undici (after the credentials are
-   * ready), so a process frozen between the caller's check and the send re-checks when it resumes
-   * (Kube.guarded: the leadership term's write guard). Throws to refuse.
+   * ready), and once more when undici hands it to a connection, just before its first byte is
+   * written ({@link guardAtSend}): a process frozen anywhere before the send re-checks when it
+   * resumes (Kube.guarded: the leadership term's write guard). Throws to refuse; the request then
+   * rejects with what it threw.
    */
   guard?: () => void;
   /**
@@ -86,12 +88,14 @@ export async function kubeRequest<T = unknown>(
         method,
         headers,
         body,
-        dispatcher: transport.dispatcher,
+        dispatcher: opts.guard ? (transport.dispatcher ?? getGlobalDispatcher()).compose(guardAtSend(opts.guard)) : transport.dispatcher,
         signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
       });
     } catch (err) {
       restRequests.inc({ code: '<error>', method, host });
-      throw err;
+      // fetch wraps what aborted it ("fetch failed", the guard's error as its cause).
+      const cause = (err as { cause?: unknown }).cause;
+      throw opts.guard && cause instanceof Error && cause.name === 'LeadershipLostError' ? cause : err;
     }
     restRequests.inc({ code: String(res.status), method, host });
     const text = await res.text();
@@ -114,6 +118,37 @@ export async function kubeRequest<T = unknown>(
       Number.isFinite(retry) && retry > 0 ? retry : undefined,
     );
   }
+}
+
+/**
+ * An undici interceptor that runs `guard` when the request has been handed to a connection and
+ * before its first byte is written (undici calls `onRequestStart` there, HTTP/1.1 and HTTP/2, and
+ * writes nothing once the request is aborted), aborting the request with what `guard` throws.
+ * kubeRequest's own check runs before fetch; between the two a request can wait for a free
+ * connection, or the process can be frozen (SIGSTOP) and resumed after its leadership term ended.
+ * A write must not leave then (issue 12, "Leadership lost": seen once as an Event the resumed old
+ * leader created). Bytes already written before a freeze reach the API server during it.
+ */
+export function guardAtSend(guard: () => void): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (options, handler) =>
+    dispatch(
+      options,
+      // fetch's handler keeps state on itself (`this`): every other hook goes to it unchanged.
+      new Proxy(handler, {
+        get(target, prop, receiver) {
+          if (prop !== 'onRequestStart') return Reflect.get(target, prop, receiver);
+          return (controller: Dispatcher.DispatchController, context: unknown) => {
+            target.onRequestStart?.(controller, context);
+            if (controller.aborted) return;
+            try {
+              guard();
+            } catch (err) {
+              controller.abort(err instanceof Error ? err : new Error(String(err)));
+            }
+          };
+        },
+      }),
+    );
 }
 
 /**
