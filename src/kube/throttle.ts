@@ -93,7 +93,7 @@ export async function throttle(kc: KubeConfig, verb: string, host: string): Prom
  * `Retry-After` header `retryAfter`, or undefined when it must not be retried (client-go's
  * `checkWait`: a 429 (1 s when it names no delay), a 5xx only when the server sent Retry-After;
  * anything else is the caller's answer). The delay is Retry-After (at least 1 s, at most
- * {@link MAX_RETRY_AFTER_SECONDS}) plus a jitter of up to half of it. @returns milliseconds.
+ * {@link MAX_RETRY_AFTER_SECONDS}) plus a jitter below half of it. @returns whole milliseconds.
  */
 export function retryDelayMs(status: number, retryAfter: string | null, attempt: number, random: () => number = Math.random): number | undefined {
   if (attempt >= MAX_RETRIES) return undefined;
@@ -101,7 +101,9 @@ export function retryDelayMs(status: number, retryAfter: string | null, attempt:
   const given = retryAfter !== null && retryAfter !== '' && Number.isFinite(seconds) && seconds >= 0;
   if (status !== 429 && !(status >= 500 && status <= 599 && given)) return undefined;
   const base = Math.min(given ? Math.max(seconds, 1) : 1, MAX_RETRY_AFTER_SECONDS) * 1000;
-  // Never sooner than asked; up to half again later, so a burst refused at once does not come
-  // back at once (a herd retried in lockstep meets a full priority level again).
-  return Math.round(base * (1 + random() / 2));
+  // Never sooner than asked; up to half again later (exclusive), so a burst refused at once does
+  // not come back at once (a herd retried in lockstep meets a full priority level again). The
+  // clamp keeps it below 1.5 × base: rounding, or a random() just under 1 in floating point,
+  // reached it (3000 ms for 2 s, about 1 draw in 2000).
+  return Math.min(base + Math.floor(random() * (base / 2)), base + base / 2 - 1);
 }

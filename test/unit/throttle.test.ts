@@ -21,6 +21,8 @@ describe('retryDelayMs (client-go checkWait)', () => {
 
   it('spreads a refused burst over half the delay again, never sooner', () => {
     expect(retryDelayMs(429, '2', 0, () => 0.999)).toBe(2999);
+    // The largest double below 1 (Math.random's bound) stays below half again: once rounded to 3000.
+    expect(retryDelayMs(429, '2', 0, () => 1 - Number.EPSILON / 2)).toBe(2999);
     const delays = Array.from({ length: 200 }, () => retryDelayMs(429, '2', 0)!);
     expect(Math.min(...delays)).toBeGreaterThanOrEqual(2000);
     expect(Math.max(...delays)).toBeLessThan(3000);
