@@ -83,19 +83,19 @@ export async function kubeRequest<T = unknown>(
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? 30_000);
     const end = restLatency.startTimer({ verb: method, host });
     let res: Awaited<ReturnType<typeof fetch>>;
+    let refused: Error | undefined; // what the guard threw at send, if it did
     try {
       res = await fetch(url, {
         method,
         headers,
         body,
-        dispatcher: opts.guard ? (transport.dispatcher ?? getGlobalDispatcher()).compose(guardAtSend(opts.guard)) : transport.dispatcher,
+        dispatcher: opts.guard ? (transport.dispatcher ?? getGlobalDispatcher()).compose(guardAtSend(opts.guard, (err) => (refused = err))) : transport.dispatcher,
         signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
       });
     } catch (err) {
       restRequests.inc({ code: '<error>', method, host });
-      // fetch wraps what aborted it ("fetch failed", the guard's error as its cause).
-      const cause = (err as { cause?: unknown }).cause;
-      throw opts.guard && cause instanceof Error && cause.name === 'LeadershipLostError' ? cause : err;
+      // fetch wraps what aborted it in "fetch failed": reject with the guard's own error.
+      throw refused ?? err;
     }
     restRequests.inc({ code: String(res.status), method, host });
     const text = await res.text();
@@ -128,8 +128,9 @@ export async function kubeRequest<T = unknown>(
  * connection, or the process can be frozen (SIGSTOP) and resumed after its leadership term ended.
  * A write must not leave then (issue 12, "Leadership lost": seen once as an Event the resumed old
  * leader created). Bytes already written before a freeze reach the API server during it.
+ * `refused` receives the guard's error (fetch rejects with "fetch failed", it as the cause).
  */
-export function guardAtSend(guard: () => void): Dispatcher.DispatcherComposeInterceptor {
+export function guardAtSend(guard: () => void, refused?: (err: Error) => void): Dispatcher.DispatcherComposeInterceptor {
   return (dispatch) => (options, handler) =>
     dispatch(
       options,
@@ -142,8 +143,10 @@ export function guardAtSend(guard: () => void): Dispatcher.DispatcherComposeInte
             if (controller.aborted) return;
             try {
               guard();
-            } catch (err) {
-              controller.abort(err instanceof Error ? err : new Error(String(err)));
+            } catch (thrown) {
+              const err = thrown instanceof Error ? thrown : new Error(String(thrown));
+              refused?.(err);
+              controller.abort(err);
             }
           };
         },
